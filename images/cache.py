@@ -1,0 +1,32 @@
+"""Where built things live: outside the checkout, keyed by version, reused across runs."""
+
+import os
+from pathlib import Path
+
+
+def cache_root() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "argocd-migration-e2e"
+    root = Path(os.environ.get("ARGOCD_MIGRATION_E2E_CACHE", default))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def cache_dir(*parts: str) -> Path:
+    path = cache_root().joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def log_file(step: str) -> Path:
+    """A fresh log file for one build step, named after it."""
+    path = cache_dir("logs") / f"{step.replace('/', '_').replace(':', '_')}.log"
+    path.write_text("")
+    return path
+
+
+def host_ca_bundle() -> Path | None:
+    """The host's CA bundle, for builds behind a TLS-intercepting proxy (ours, many CIs)."""
+    for candidate in (os.environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None

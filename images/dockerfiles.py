@@ -1,0 +1,49 @@
+"""Images built from a Dockerfile under images/dockerfiles/<name>/ on the Debian base."""
+
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from images import engine
+from images.cache import cache_dir
+from images.debian import IMAGE_PREFIX, base_image
+
+DOCKERFILES = Path(__file__).resolve().parent / "dockerfiles"
+
+
+def dockerfile_image(
+    name: str,
+    version: str,
+    *,
+    buildargs: Mapping[str, str] | None = None,
+    files: Mapping[str, Path] | None = None,
+    extra_tags: tuple[str, ...] = (),
+    tag: str | None = None,
+) -> str:
+    """Build images/dockerfiles/<name> FROM the Debian base (plus `files` copied into its
+    context), unless an image from the same recipe is already there."""
+    tag = tag or f"{IMAGE_PREFIX}/{name}:{version}"
+    base = base_image()
+    args = {"BASE": base, **(buildargs or {})}
+    source = DOCKERFILES / name
+    inputs = [p for p in source.rglob("*") if p.is_file()]
+    recipe = engine.recipe_digest(
+        name,
+        version,
+        args,
+        engine.client().images.get(base).id,
+        engine.digest_files(inputs),
+        {dest: engine.digest_files([path]) for dest, path in (files or {}).items()},
+    )
+    if engine.is_current(tag, recipe) and all(engine.has_image(t) for t in extra_tags):
+        return tag
+    with tempfile.TemporaryDirectory(dir=cache_dir("tmp")) as tmp:
+        context = Path(tmp) / "context"
+        shutil.copytree(source, context)
+        for dest, path in (files or {}).items():
+            target = context / dest
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+        engine.build(tag, context, recipe, buildargs=args, extra_tags=extra_tags)
+    return tag

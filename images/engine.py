@@ -1,0 +1,151 @@
+"""The Docker engine, through the docker SDK: build, run, import, all logged to a file."""
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from images.cache import log_file
+from images.errors import BuildError
+
+RECIPE_LABEL = "io.argocd-migration-e2e.recipe"
+
+
+@cache
+def client() -> docker.DockerClient:
+    try:
+        engine = docker.from_env(timeout=600)
+        engine.ping()
+    except docker.errors.DockerException as err:
+        raise BuildError("docker", f"Docker is not running or not reachable: {err}") from None
+    return engine
+
+
+def recipe_digest(*inputs: Any) -> str:
+    """A short digest of everything an image is built from; a new digest means a rebuild."""
+    blob = json.dumps(inputs, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def digest_files(paths: Iterable[Path]) -> str:
+    h = hashlib.sha256()
+    for path in sorted(paths):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def is_current(tag: str, recipe: str) -> bool:
+    """True when `tag` exists and was built from this very recipe."""
+    try:
+        image = client().images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    return (image.labels or {}).get(RECIPE_LABEL) == recipe
+
+
+def has_image(tag: str) -> bool:
+    try:
+        client().images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def build(
+    tag: str,
+    context: Path,
+    recipe: str,
+    *,
+    buildargs: Mapping[str, str] | None = None,
+    extra_tags: Iterable[str] = (),
+    step: str | None = None,
+) -> str:
+    """`docker build` of `context`, labelled with its recipe; a failure tags nothing."""
+    step = step or f"build {tag}"
+    log = log_file(step)
+    with log.open("w") as out:
+        try:
+            stream = client().api.build(
+                path=str(context),
+                tag=tag,
+                buildargs=dict(buildargs or {}),
+                labels={RECIPE_LABEL: recipe},
+                rm=True,
+                forcerm=True,
+                decode=True,
+            )
+            for chunk in stream:
+                if "stream" in chunk:
+                    out.write(chunk["stream"])
+                if "error" in chunk:
+                    out.write(chunk["error"] + "\n")
+                    raise BuildError(step, chunk["error"].strip().splitlines()[-1], log)
+        except docker.errors.APIError as err:
+            raise BuildError(step, str(err), log) from None
+    for extra in extra_tags:
+        retag(tag, extra)
+    return tag
+
+
+def retag(source: str, target: str) -> None:
+    repository, _, version = target.rpartition(":")
+    client().images.get(source).tag(repository, version)
+
+
+def run(
+    image: str,
+    command: list[str],
+    *,
+    step: str,
+    volumes: Mapping[str, Mapping[str, str]] | None = None,
+    environment: Mapping[str, str] | None = None,
+    workdir: str | None = None,
+) -> None:
+    """Run a throwaway container to completion; its output goes to the step's log."""
+    log = log_file(step)
+    container = client().containers.run(
+        image,
+        command,
+        volumes=dict(volumes or {}),
+        environment=dict(environment or {}),
+        working_dir=workdir,
+        detach=True,
+    )
+    try:
+        with log.open("wb") as out:
+            for line in container.logs(stream=True, follow=True):
+                out.write(line)
+        status = container.wait()["StatusCode"]
+    finally:
+        container.remove(force=True)
+    if status != 0:
+        last = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+        raise BuildError(step, f"exit status {status}: {last[0][:300]}", log)
+
+
+def import_rootfs(tarball: Path, tag: str, recipe: str, changes: Iterable[str] = ()) -> str:
+    """`docker import` a root filesystem tarball as `tag`."""
+    repository, _, version = tag.rpartition(":")
+    client().api.import_image_from_file(
+        str(tarball),
+        repository=repository,
+        tag=version,
+        changes=[*changes, f"LABEL {RECIPE_LABEL}={recipe}"],
+    )
+    return tag
+
+
+def save(tag: str, tarball: Path) -> Path:
+    """`docker save` one image to a tarball (the input of `ctr images import`)."""
+    partial = tarball.with_suffix(".partial")
+    with partial.open("wb") as out:
+        for chunk in client().api.get_image(tag):
+            out.write(chunk)
+    partial.rename(tarball)
+    return tarball
