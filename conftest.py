@@ -4,53 +4,79 @@ Each option is a CLI flag and an ini key of the same name; the CLI wins, then th
 ini file, then the default (pytest-postgresql's pattern), merged once into `Options`.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
 
+from images.pins import pins
 from images.registry import resolve_image_path
 
-OPTIONS: dict[str, tuple[str, str]] = {
-    # name: (default, help)
-    "images": (
-        "auto",
-        "where images come from: public (pull), source (build here from pinned sources), "
-        "auto (public when a registry answers, else source)",
-    ),
-}
+ROOT = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
 class Options:
-    images: str
+    # Ours: a CLI flag and an ini key each.
+    images: str = "auto"
+    argocd_version: str = ""
+    artifacts_dir: str = "artifacts"
+    # pytest-kind-ng's own flags (CLI only), honoured by our cluster fixture:
+    # --cluster-name, --keep-cluster (also: reuse the cluster if it exists),
+    # --kubeconfig (run against that existing cluster instead of creating one),
+    # --kind-image, --kind-bin, --kind-kubectl-bin (override what we build or download).
+    cluster_name: str = "pytest-kind"
+    keep_cluster: bool = False
+    kubeconfig: str | None = None
+    kind_image: str | None = None
+    kind_bin: str | None = None
+    kind_kubectl_bin: str | None = None
+
+
+HELP = {
+    "images": "where images come from: public (pull), source (build here from pinned "
+    "sources), auto (public when a registry answers, else source)",
+    "argocd_version": "Argo CD release to install (one pinned in versions.toml; "
+    "default: the one versions.toml names)",
+    "artifacts_dir": "where diagnostics of failed scenarios and timings are written",
+}
+KIND_OPTIONS = ("cluster_name", "keep_cluster", "kubeconfig", "kind_image", "kind_bin",
+                "kind_kubectl_bin")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("argocd-migration-e2e")
-    for name, (default, help_text) in OPTIONS.items():
-        flag = "--" + name.replace("_", "-")
-        group.addoption(flag, dest=name, default=None, help=f"{help_text} [default: {default}]")
+    for name, help_text in HELP.items():
+        default = Options.__dataclass_fields__[name].default
+        group.addoption("--" + name.replace("_", "-"), dest=name, default=None,
+                        help=f"{help_text} [default: {default or 'see help'}]")
         parser.addini(name, help_text, default=default)
 
 
 def read_options(config: pytest.Config) -> Options:
-    def value(name: str) -> str:
+    def value(name: str) -> object:
         cli = config.getoption(name)
+        if name in KIND_OPTIONS:
+            return cli if cli is not None else Options.__dataclass_fields__[name].default
         return cli if cli is not None else config.getini(name)
 
-    return Options(**{name: value(name) for name in OPTIONS})
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    options = read_options(config)
+    options = Options(**{f.name: value(f.name) for f in fields(Options)})
     if options.images not in ("auto", "public", "source"):
         raise pytest.UsageError(f"--images must be auto, public or source, not {options.images!r}")
-    config.stash[OPTIONS_KEY] = options
+    known = pins()["argocd"]["releases"]
+    if options.argocd_version and options.argocd_version not in known:
+        raise pytest.UsageError(
+            f"--argocd-version {options.argocd_version} is not pinned in versions.toml "
+            f"(pinned: {', '.join(sorted(known))})"
+        )
+    return options
 
 
 OPTIONS_KEY = pytest.StashKey[Options]()
-ROOT = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[OPTIONS_KEY] = read_options(config)
 
 
 @pytest.fixture(scope="session")

@@ -15,3 +15,7 @@ def python_base() -> str:
 
 def builder() -> str:
     return dockerfile_image("builder", "bookworm")
+
+
+def git_server() -> str:
+    return dockerfile_image("gitserver", "bookworm")

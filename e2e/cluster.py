@@ -1,0 +1,158 @@
+"""The kind cluster: one per session, created from our config, always cleaned up.
+
+pytest-kind-ng's KindCluster does the kind and kubectl calls; what it lacks is wrapped
+here: its fixture passes no kind config (ours patches the kubelet and containerd for
+this kind of host), and it downloads kind/kubectl unless given paths (we always give
+them: built here on the source path, pinned downloads on the public path).
+"""
+
+import contextlib
+import logging
+import os
+import stat
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker.errors
+import yaml
+from pytest_kind import KindCluster
+
+from images import engine, gobuild, programs
+from images.cache import cache_dir
+from images.pins import pins
+
+log = logging.getLogger(__name__)
+
+CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+
+
+class ClusterError(RuntimeError):
+    """A cluster could not be made or reached; the message is one line."""
+
+
+def kind_config() -> str:
+    """kind's cluster config, with what nested nodes on cgroup v1 hosts need."""
+    config = {
+        "kind": "Cluster",
+        "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "nodes": [{"role": "control-plane"}],
+        "containerdConfigPatches": [
+            # The node lacks CAP_SYS_RESOURCE, so runc cannot lower a pod's oom_score_adj
+            # below containerd's own; clamping to it (as rootless kind does) avoids that.
+            '[plugins."io.containerd.grpc.v1.cri"]\n  restrict_oom_score_adj = true\n',
+        ],
+        "kubeadmConfigPatches": [
+            # Kubernetes >= 1.35 refuses cgroup v1 hosts unless told not to.
+            "kind: KubeletConfiguration\nfailCgroupV1: false\n",
+        ],
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+@dataclass(frozen=True)
+class Tools:
+    kind: Path
+    kubectl: Path
+    node_image: str
+
+
+def source_tools() -> Tools:
+    """kind, kubectl and the node image, all built here from pinned sources."""
+    from images import kind_node
+
+    kube = gobuild.build(programs.kubernetes())
+    return Tools(kind_node.kind_binary(), kube / "kubectl", kind_node.node_image())
+
+
+def public_tools() -> Tools:
+    """The released kind and kubectl binaries at the pinned versions, downloaded once."""
+    kind_version = pins()["kind"]["version"]
+    kube_version = pins()["kubernetes"]["version"]
+    kind = _download(
+        f"https://github.com/kubernetes-sigs/kind/releases/download/{kind_version}/kind-linux-amd64",
+        f"kind-{kind_version}",
+    )
+    kubectl = _download(
+        f"https://dl.k8s.io/release/{kube_version}/bin/linux/amd64/kubectl",
+        f"kubectl-{kube_version}",
+    )
+    return Tools(kind, kubectl, pins()["kind"]["public_node_image"])
+
+
+def _download(url: str, name: str) -> Path:
+    target = cache_dir("bin") / name
+    if not target.exists():
+        partial = target.with_suffix(".partial")
+        with urllib.request.urlopen(url, timeout=120) as response, partial.open("wb") as out:
+            out.write(response.read())
+        partial.chmod(partial.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        partial.rename(target)
+    return target
+
+
+def existing_clusters(kind: Path) -> list[str]:
+    out = subprocess.run(
+        [str(kind), "get", "clusters"], capture_output=True, text=True, check=True
+    ).stdout
+    return out.split()
+
+
+@contextlib.contextmanager
+def kind_cluster(name: str, tools: Tools, *, keep: bool, workdir: Path) -> Iterator[KindCluster]:
+    """A kind cluster for the session; reused only when kept, deleted after unless kept."""
+    engine.client()  # fails at once, in one line, when Docker is not running
+    exists = name in existing_clusters(tools.kind)
+    if exists and not keep:
+        raise ClusterError(
+            f"a kind cluster named {name!r} already exists: delete it "
+            f"(kind delete cluster --name {name}), pick another --cluster-name, "
+            "or pass --keep-cluster to reuse it"
+        )
+    config = workdir / "kind-config.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(kind_config())
+    cluster = KindCluster(
+        name, image=tools.node_image, kind_path=tools.kind, kubectl_path=tools.kubectl,
+        kubeconfig=workdir / f"{name}.kubeconfig",
+    )
+    try:
+        if exists:
+            log.info("reusing kept kind cluster %s", name)
+        cluster.create(config)
+        yield cluster
+    finally:
+        if keep:
+            log.info("keeping kind cluster %s (kind delete cluster --name %s)", name, name)
+        else:
+            delete_cluster(name, tools.kind)
+
+
+def delete_cluster(name: str, kind: Path) -> None:
+    subprocess.run(
+        [str(kind), "delete", "cluster", "--name", name], capture_output=True, check=False
+    )
+
+
+def leftovers(name: str) -> list[str]:
+    """Docker objects of a cluster still present (nothing, after a clean delete)."""
+    client = engine.client()
+    found = [f"container {c.name}" for c in client.containers.list(
+        all=True, filters={"label": f"{CLUSTER_LABEL}={name}"})]
+    for volume in client.volumes.list():
+        attached = volume.attrs.get("Labels") or {}
+        if attached.get(CLUSTER_LABEL) == name:
+            found.append(f"volume {volume.name}")
+    with contextlib.suppress(docker.errors.NotFound):
+        network = client.networks.get("kind")
+        for container in (network.attrs.get("Containers") or {}).values():
+            if container.get("Name", "").startswith(f"{name}-"):
+                found.append(f"network endpoint {container['Name']}")
+    return found
+
+
+def kubeconfig_from_env() -> Path | None:
+    value = os.environ.get("KUBECONFIG")
+    return Path(value) if value else None

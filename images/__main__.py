@@ -1,0 +1,57 @@
+"""`python -m images build [TARGET ...]`: build (or find cached) every image of the source path.
+
+Exits non-zero with one line naming the failed step and its log.
+"""
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+
+from images.errors import BuildError
+
+
+def targets(argocd_version: str | None) -> dict[str, Callable[[], object]]:
+    from images import argocd, kind_node, workloads
+    from images.pins import pins
+
+    version = argocd_version or pins()["argocd"]["default"]
+    return {
+        "node": kind_node.node_image,
+        "kind": kind_node.kind_binary,
+        "postgres": workloads.postgres,
+        "python": workloads.python_base,
+        "gitserver": workloads.git_server,
+        "argocd": lambda: argocd.images(version),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m images", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build", help="build what is missing, reuse what is cached")
+    build.add_argument("target", nargs="*", help="node, kind, postgres, python, gitserver, "
+                       "argocd (default: all)")
+    build.add_argument("--argocd-version", help="an Argo CD release pinned in versions.toml")
+    args = parser.parse_args(argv)
+    try:
+        available = targets(args.argocd_version)
+        chosen = args.target or list(available)
+        unknown = [t for t in chosen if t not in available]
+        if unknown:
+            parser.error(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(available)}")
+        for name in chosen:
+            started = time.monotonic()
+            result = available[name]()
+            print(f"{name}: {result} ({time.monotonic() - started:.0f}s)", flush=True)
+    except BuildError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

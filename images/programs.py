@@ -1,0 +1,125 @@
+"""Every Go program a kind cluster needs, at the versions pinned in versions.toml."""
+
+from images.gobuild import GoProgram
+from images.pins import argocd_release, pins
+
+
+def _go() -> str:
+    return pins()["go"]["default"]
+
+
+def kind() -> GoProgram:
+    version = pins()["kind"]["version"]
+    return GoProgram("kind", "sigs.k8s.io/kind", version, ("sigs.k8s.io/kind",), _go())
+
+
+def kubernetes() -> GoProgram:
+    k8s = pins()["kubernetes"]
+    version = k8s["version"]
+    major, minor = version.lstrip("v").split(".")[:2]
+    # What `make` stamps into the binaries; kubeadm reads it to pick image tags.
+    stamp = {"gitVersion": version, "gitMajor": major, "gitMinor": minor,
+             "gitTreeState": "clean", "buildDate": "1970-01-01T00:00:00Z"}
+    ldflags = " ".join(
+        f"-X {pkg}.{key}={value}"
+        for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+        for key, value in stamp.items()
+    )
+    commands = ("kubelet", "kubeadm", "kubectl", "kube-apiserver", "kube-controller-manager",
+                "kube-scheduler", "kube-proxy")
+    return GoProgram(
+        "kubernetes", "k8s.io/kubernetes", version,
+        tuple(f"k8s.io/kubernetes/cmd/{c}" for c in commands), _go(),
+        ldflags=f"-s -w {ldflags}",
+        # The staging repos are published as k8s.io/<name> v0.<minor>.<patch>.
+        local_version=k8s["staging_version"],
+    )
+
+
+def etcd() -> GoProgram:
+    version = pins()["kubernetes"]["etcd"]
+    return GoProgram(
+        "etcd", "go.etcd.io/etcd/server/v3", version, ("go.etcd.io/etcd/server/v3",), _go(),
+        local_version=version,
+    )
+
+
+def coredns() -> GoProgram:
+    version = pins()["kubernetes"]["coredns"]
+    return GoProgram(
+        "coredns", "github.com/coredns/coredns", version, ("github.com/coredns/coredns",), _go(),
+    )
+
+
+def containerd() -> GoProgram:
+    version = pins()["node"]["containerd"]
+    module = "github.com/containerd/containerd/v2"
+    return GoProgram(
+        "containerd", module, version,
+        tuple(f"{module}/cmd/{c}" for c in ("containerd", "ctr", "containerd-shim-runc-v2")),
+        _go(),
+        ldflags=f"-s -w -X {module}/version.Version={version}",
+        tags=("no_aufs", "no_zfs", "no_btrfs", "no_devmapper"),
+    )
+
+
+def runc() -> GoProgram:
+    version = pins()["node"]["runc"]
+    return GoProgram(
+        "runc", "github.com/opencontainers/runc", version, ("github.com/opencontainers/runc",),
+        _go(),
+        ldflags=f"-s -w -X main.version={version.lstrip('v')}",
+        cgo=True,  # runc's nsenter is C; seccomp needs Debian's libseccomp
+        tags=("seccomp", "urfave_cli_no_docs"),
+    )
+
+
+def crictl() -> GoProgram:
+    version = pins()["node"]["crictl"]
+    return GoProgram(
+        "crictl", "sigs.k8s.io/cri-tools", version, ("sigs.k8s.io/cri-tools/cmd/crictl",), _go(),
+        ldflags=f"-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version={version}",
+    )
+
+
+def cni_plugins() -> GoProgram:
+    version = pins()["node"]["cni_plugins"]
+    module = "github.com/containernetworking/plugins"
+    plugins = ("ipam/host-local", "main/loopback", "main/ptp", "meta/portmap")
+    return GoProgram(
+        "cni-plugins", module, version, tuple(f"{module}/plugins/{p}" for p in plugins), _go(),
+    )
+
+
+def local_path_provisioner() -> GoProgram:
+    version = pins()["node"]["local_path_provisioner"]
+    module = "github.com/rancher/local-path-provisioner"
+    return GoProgram(
+        "local-path-provisioner", module, version, (module,), _go(),
+        ldflags=f"-s -w -X main.VERSION={version}",
+    )
+
+
+def argocd(version: str) -> GoProgram:
+    """Argo CD's multi-call binary (./cmd); the component is chosen by the binary's name."""
+    release = argocd_release(version)
+    module = "github.com/argoproj/argo-cd/v3"
+    package = f"{module}/common"
+    stamp = {"version": version, "gitTag": version, "gitTreeState": "clean",
+             "buildDate": "1970-01-01T00:00:00Z", "gitCommit": release.get("commit", "unknown")}
+    return GoProgram(
+        "argocd", module, version, (f"{module}/cmd",), release["go"],
+        ldflags="-s -w " + " ".join(f"-X {package}.{k}={v}" for k, v in stamp.items()),
+        # gitops-engine is a nested module the argo-cd zip leaves out; since v3.6 it is
+        # tagged gitops-engine/vX.Y.Z with each release.
+        local_replaces={release["gitops_engine_module"]: release["gitops_engine_version"]},
+        extra_requires={release["gitops_engine_module"]: release["gitops_engine_version"]},
+    )
+
+
+def kustomize(version: str, go: str) -> GoProgram:
+    module = "sigs.k8s.io/kustomize/kustomize/v5"
+    return GoProgram(
+        "kustomize", module, version, (module,), go,
+        ldflags=f"-s -w -X sigs.k8s.io/kustomize/api/provenance.version={version}",
+    )
