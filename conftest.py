@@ -40,16 +40,26 @@ HELP = {
     "default: the one versions.toml names)",
     "artifacts_dir": "where diagnostics of failed scenarios and timings are written",
 }
-KIND_OPTIONS = ("cluster_name", "keep_cluster", "kubeconfig", "kind_image", "kind_bin",
-                "kind_kubectl_bin")
+KIND_OPTIONS = (
+    "cluster_name",
+    "keep_cluster",
+    "kubeconfig",
+    "kind_image",
+    "kind_bin",
+    "kind_kubectl_bin",
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("argocd-migration-e2e")
     for name, help_text in HELP.items():
         default = Options.__dataclass_fields__[name].default
-        group.addoption("--" + name.replace("_", "-"), dest=name, default=None,
-                        help=f"{help_text} [default: {default or 'see help'}]")
+        group.addoption(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            default=None,
+            help=f"{help_text} [default: {default or 'see help'}]",
+        )
         parser.addini(name, help_text, default=default)
 
 

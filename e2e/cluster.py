@@ -8,7 +8,6 @@ them: built here on the source path, pinned downloads on the public path).
 
 import contextlib
 import logging
-import os
 import stat
 import subprocess
 import urllib.request
@@ -16,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker.errors
 import yaml
 from pytest_kind import KindCluster
 
@@ -25,8 +23,6 @@ from images.cache import cache_dir
 from images.pins import pins
 
 log = logging.getLogger(__name__)
-
-CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 
 
 class ClusterError(RuntimeError):
@@ -101,7 +97,7 @@ def existing_clusters(kind: Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def kind_cluster(name: str, tools: Tools, *, keep: bool, workdir: Path) -> Iterator[KindCluster]:
+def kind_cluster(name: str, tools: Tools, *, keep: bool) -> Iterator[KindCluster]:
     """A kind cluster for the session; reused only when kept, deleted after unless kept."""
     engine.client()  # fails at once, in one line, when Docker is not running
     exists = name in existing_clusters(tools.kind)
@@ -111,13 +107,11 @@ def kind_cluster(name: str, tools: Tools, *, keep: bool, workdir: Path) -> Itera
             f"(kind delete cluster --name {name}), pick another --cluster-name, "
             "or pass --keep-cluster to reuse it"
         )
-    config = workdir / "kind-config.yaml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(kind_config())
     cluster = KindCluster(
-        name, image=tools.node_image, kind_path=tools.kind, kubectl_path=tools.kubectl,
-        kubeconfig=workdir / f"{name}.kubeconfig",
+        name, image=tools.node_image, kind_path=tools.kind, kubectl_path=tools.kubectl
     )
+    config = cluster.path / "kind-config.yaml"
+    config.write_text(kind_config())
     try:
         if exists:
             log.info("reusing kept kind cluster %s", name)
@@ -136,23 +130,22 @@ def delete_cluster(name: str, kind: Path) -> None:
     )
 
 
-def leftovers(name: str) -> list[str]:
-    """Docker objects of a cluster still present (nothing, after a clean delete)."""
+def docker_objects() -> set[str]:
+    """Every container, volume and network Docker has, to diff before/after a cluster."""
     client = engine.client()
-    found = [f"container {c.name}" for c in client.containers.list(
-        all=True, filters={"label": f"{CLUSTER_LABEL}={name}"})]
-    for volume in client.volumes.list():
-        attached = volume.attrs.get("Labels") or {}
-        if attached.get(CLUSTER_LABEL) == name:
-            found.append(f"volume {volume.name}")
-    with contextlib.suppress(docker.errors.NotFound):
-        network = client.networks.get("kind")
-        for container in (network.attrs.get("Containers") or {}).values():
-            if container.get("Name", "").startswith(f"{name}-"):
-                found.append(f"network endpoint {container['Name']}")
-    return found
+    return (
+        {f"container {c.name}" for c in client.containers.list(all=True)}
+        | {f"volume {v.name}" for v in client.volumes.list()}
+        | {f"network {n.name}" for n in client.networks.list()}
+    )
 
 
-def kubeconfig_from_env() -> Path | None:
-    value = os.environ.get("KUBECONFIG")
-    return Path(value) if value else None
+def check_reachable(api_client: object, kubeconfig: str) -> None:
+    """Fail at once, in one line, when an existing cluster's API does not answer."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        client.VersionApi(api_client).get_code(_request_timeout=10)
+    except (ApiException, OSError, Exception) as err:
+        raise ClusterError(f"the cluster of {kubeconfig} is unreachable: {err}") from None

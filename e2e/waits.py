@@ -71,10 +71,10 @@ def wait_until(expectation: Expectation, timeout: float, what: str) -> str:
         state, message = retrying(expectation)
     except RetryError as err:
         attempt = err.last_attempt
-        last = (
-            f"error: {attempt.exception()}" if attempt.failed else attempt.result()[1]
-        )
-        raise WaitFailed(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last}")
+        last = f"error: {attempt.exception()}" if attempt.failed else attempt.result()[1]
+        raise WaitFailed(
+            f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last}"
+        ) from None
     if state is State.FAILED:
         raise WaitFailed(f"gave up waiting for {what}: {message}")
     return message

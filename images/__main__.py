@@ -30,8 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m images", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build what is missing, reuse what is cached")
-    build.add_argument("target", nargs="*", help="node, kind, postgres, python, gitserver, "
-                       "argocd (default: all)")
+    build.add_argument(
+        "target", nargs="*", help="node, kind, postgres, python, gitserver, argocd (default: all)"
+    )
     build.add_argument("--argocd-version", help="an Argo CD release pinned in versions.toml")
     args = parser.parse_args(argv)
     try:

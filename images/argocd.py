@@ -54,7 +54,8 @@ def images(version: str) -> ArgoCDImages:
     kustomize = gobuild.build(programs.kustomize(kustomize_version(version), release["go"]))
     src = source(version)
     argocd = dockerfile_image(
-        "argocd", version,
+        "argocd",
+        version,
         files={
             "bin/argocd": argocd_bin,
             "bin/kustomize": kustomize / "kustomize",

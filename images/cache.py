@@ -5,7 +5,9 @@ from pathlib import Path
 
 
 def cache_root() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "argocd-migration-e2e"
+    default = (
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "argocd-migration-e2e"
+    )
     root = Path(os.environ.get("ARGOCD_MIGRATION_E2E_CACHE", default))
     root.mkdir(parents=True, exist_ok=True)
     return root

@@ -77,7 +77,7 @@ def toolchain(version: str) -> Path:
             target = staging / info.filename[len(prefix) :]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(zf.read(info))
-            if "/bin/" in f"/{info.filename[len(prefix):]}" or "/pkg/tool/" in info.filename:
+            if "/bin/" in f"/{info.filename[len(prefix) :]}" or "/pkg/tool/" in info.filename:
                 target.chmod(0o755)
     archive.unlink()
     staging.rename(root)
@@ -153,7 +153,7 @@ def build(program: GoProgram) -> Path:
         volumes=volumes,
         workdir="/src",
         environment={
-            "PATH": "/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "PATH": "/usr/local/go/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "GOMODCACHE": "/cache/mod",
             "GOCACHE": "/cache/build",
             "GOTOOLCHAIN": "local",

@@ -72,36 +72,46 @@ def component_images() -> list[str]:
     ]
     images.append(
         dockerfile_image(
-            "kube-proxy", version, files={"bin/kube-proxy": kube / "kube-proxy"},
+            "kube-proxy",
+            version,
+            files={"bin/kube-proxy": kube / "kube-proxy"},
             tag=f"registry.k8s.io/kube-proxy:{version}",
         )
     )
     etcd = gobuild.build(programs.etcd())
     images.append(
         dockerfile_image(
-            "static", k8s["etcd_image_tag"], files={"bin/etcd": etcd / "server"},
+            "static",
+            k8s["etcd_image_tag"],
+            files={"bin/etcd": etcd / "server"},
             tag=f"registry.k8s.io/etcd:{k8s['etcd_image_tag']}",
         )
     )
     coredns = gobuild.build(programs.coredns())
     images.append(
         dockerfile_image(
-            "coredns", k8s["coredns"], files={"bin/coredns": coredns / "coredns"},
+            "coredns",
+            k8s["coredns"],
+            files={"bin/coredns": coredns / "coredns"},
             tag=f"registry.k8s.io/coredns/coredns:{k8s['coredns']}",
         )
     )
     pause_tags = [f"registry.k8s.io/pause:{t}" for t in k8s["pause_image_tags"]]
     images.append(
         dockerfile_image(
-            "pause", k8s["pause_image_tags"][-1], files={"bin/pause": pause_binary()},
-            tag=pause_tags[0], extra_tags=tuple(pause_tags[1:]),
+            "pause",
+            k8s["pause_image_tags"][-1],
+            files={"bin/pause": pause_binary()},
+            tag=pause_tags[0],
+            extra_tags=tuple(pause_tags[1:]),
         )
     )
     images += pause_tags[1:]
     provisioner = gobuild.build(programs.local_path_provisioner())
     images.append(
         dockerfile_image(
-            "static", node["local_path_provisioner"],
+            "static",
+            node["local_path_provisioner"],
             files={"bin/local-path-provisioner": provisioner / "local-path-provisioner"},
             tag=node["local_path_provisioner_image"],
         )
@@ -122,8 +132,17 @@ def pause_binary() -> Path:
     out.mkdir(parents=True, exist_ok=True)
     engine.run(
         workloads.builder(),
-        ["gcc", "-Os", "-Wall", "-Werror", "-static",
-         f"-DVERSION=v{k8s['pause_image_tags'][-1]}", "-o", "/out/pause", "/src/pause.c"],
+        [
+            "gcc",
+            "-Os",
+            "-Wall",
+            "-Werror",
+            "-static",
+            f"-DVERSION=v{k8s['pause_image_tags'][-1]}",
+            "-o",
+            "/out/pause",
+            "/src/pause.c",
+        ],
         step="build pause",
         volumes={
             str(kube_src / "build/pause/linux"): {"bind": "/src", "mode": "ro"},
@@ -163,7 +182,8 @@ def node_image() -> str:
         (generated / "version").write_text(version)
         (generated / "default-storage.yaml").write_text(default_storage_manifest())
         prep = dockerfile_image(
-            "kind-node", version,
+            "kind-node",
+            version,
             buildargs={"BASE": kind_base()},
             files={
                 **{f"bin/{n}": kube / n for n in ("kubeadm", "kubelet", "kubectl")},
@@ -172,7 +192,8 @@ def node_image() -> str:
             },
         )
     recipe = engine.recipe_digest(
-        "kind-node", prep and engine.client().images.get(prep).id,
+        "kind-node",
+        prep and engine.client().images.get(prep).id,
         [engine.client().images.get(i).id for i in images],
     )
     if engine.is_current(tag, recipe):
@@ -193,11 +214,14 @@ def _import_and_commit(prep: str, images: list[str], tag: str, recipe: str) -> N
         "for i in $(seq 1 100); do ctr version >/dev/null 2>&1 && break; sleep 0.1; done; "
         "for t in /images/*.tar; do "
         "ctr --namespace=k8s.io images import --all-platforms --no-unpack --digests "
-        "--snapshotter=overlayfs \"$t\"; done; "
+        '--snapshotter=overlayfs "$t"; done; '
         "ctr --namespace=k8s.io images list -q; kill %1; wait"
     )
     container = engine.client().containers.run(
-        prep, entrypoint=["sleep", "infinity"], privileged=True, detach=True,
+        prep,
+        entrypoint=["sleep", "infinity"],
+        privileged=True,
+        detach=True,
         volumes={str(tarballs): {"bind": "/images", "mode": "ro"}},
     )
     try:
@@ -208,7 +232,8 @@ def _import_and_commit(prep: str, images: list[str], tag: str, recipe: str) -> N
             raise BuildError("kind node image: import images", f"exit {result.exit_code}", log)
         repository, _, version = tag.rpartition(":")
         container.commit(
-            repository, version,
+            repository,
+            version,
             changes=[NODE_ENTRYPOINT, f"LABEL {engine.RECIPE_LABEL}={recipe}"],
         )
     finally:

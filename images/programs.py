@@ -18,18 +18,33 @@ def kubernetes() -> GoProgram:
     version = k8s["version"]
     major, minor = version.lstrip("v").split(".")[:2]
     # What `make` stamps into the binaries; kubeadm reads it to pick image tags.
-    stamp = {"gitVersion": version, "gitMajor": major, "gitMinor": minor,
-             "gitTreeState": "clean", "buildDate": "1970-01-01T00:00:00Z"}
+    stamp = {
+        "gitVersion": version,
+        "gitMajor": major,
+        "gitMinor": minor,
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+    }
     ldflags = " ".join(
         f"-X {pkg}.{key}={value}"
         for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
         for key, value in stamp.items()
     )
-    commands = ("kubelet", "kubeadm", "kubectl", "kube-apiserver", "kube-controller-manager",
-                "kube-scheduler", "kube-proxy")
+    commands = (
+        "kubelet",
+        "kubeadm",
+        "kubectl",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kube-proxy",
+    )
     return GoProgram(
-        "kubernetes", "k8s.io/kubernetes", version,
-        tuple(f"k8s.io/kubernetes/cmd/{c}" for c in commands), _go(),
+        "kubernetes",
+        "k8s.io/kubernetes",
+        version,
+        tuple(f"k8s.io/kubernetes/cmd/{c}" for c in commands),
+        _go(),
         ldflags=f"-s -w {ldflags}",
         # The staging repos are published as k8s.io/<name> v0.<minor>.<patch>.
         local_version=k8s["staging_version"],
@@ -39,7 +54,11 @@ def kubernetes() -> GoProgram:
 def etcd() -> GoProgram:
     version = pins()["kubernetes"]["etcd"]
     return GoProgram(
-        "etcd", "go.etcd.io/etcd/server/v3", version, ("go.etcd.io/etcd/server/v3",), _go(),
+        "etcd",
+        "go.etcd.io/etcd/server/v3",
+        version,
+        ("go.etcd.io/etcd/server/v3",),
+        _go(),
         local_version=version,
     )
 
@@ -47,7 +66,11 @@ def etcd() -> GoProgram:
 def coredns() -> GoProgram:
     version = pins()["kubernetes"]["coredns"]
     return GoProgram(
-        "coredns", "github.com/coredns/coredns", version, ("github.com/coredns/coredns",), _go(),
+        "coredns",
+        "github.com/coredns/coredns",
+        version,
+        ("github.com/coredns/coredns",),
+        _go(),
     )
 
 
@@ -55,7 +78,9 @@ def containerd() -> GoProgram:
     version = pins()["node"]["containerd"]
     module = "github.com/containerd/containerd/v2"
     return GoProgram(
-        "containerd", module, version,
+        "containerd",
+        module,
+        version,
         tuple(f"{module}/cmd/{c}" for c in ("containerd", "ctr", "containerd-shim-runc-v2")),
         _go(),
         ldflags=f"-s -w -X {module}/version.Version={version}",
@@ -66,7 +91,10 @@ def containerd() -> GoProgram:
 def runc() -> GoProgram:
     version = pins()["node"]["runc"]
     return GoProgram(
-        "runc", "github.com/opencontainers/runc", version, ("github.com/opencontainers/runc",),
+        "runc",
+        "github.com/opencontainers/runc",
+        version,
+        ("github.com/opencontainers/runc",),
         _go(),
         ldflags=f"-s -w -X main.version={version.lstrip('v')}",
         cgo=True,  # runc's nsenter is C; seccomp needs Debian's libseccomp
@@ -77,7 +105,11 @@ def runc() -> GoProgram:
 def crictl() -> GoProgram:
     version = pins()["node"]["crictl"]
     return GoProgram(
-        "crictl", "sigs.k8s.io/cri-tools", version, ("sigs.k8s.io/cri-tools/cmd/crictl",), _go(),
+        "crictl",
+        "sigs.k8s.io/cri-tools",
+        version,
+        ("sigs.k8s.io/cri-tools/cmd/crictl",),
+        _go(),
         ldflags=f"-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version={version}",
     )
 
@@ -87,7 +119,11 @@ def cni_plugins() -> GoProgram:
     module = "github.com/containernetworking/plugins"
     plugins = ("ipam/host-local", "main/loopback", "main/ptp", "meta/portmap")
     return GoProgram(
-        "cni-plugins", module, version, tuple(f"{module}/plugins/{p}" for p in plugins), _go(),
+        "cni-plugins",
+        module,
+        version,
+        tuple(f"{module}/plugins/{p}" for p in plugins),
+        _go(),
     )
 
 
@@ -95,7 +131,11 @@ def local_path_provisioner() -> GoProgram:
     version = pins()["node"]["local_path_provisioner"]
     module = "github.com/rancher/local-path-provisioner"
     return GoProgram(
-        "local-path-provisioner", module, version, (module,), _go(),
+        "local-path-provisioner",
+        module,
+        version,
+        (module,),
+        _go(),
         ldflags=f"-s -w -X main.VERSION={version}",
     )
 
@@ -105,10 +145,19 @@ def argocd(version: str) -> GoProgram:
     release = argocd_release(version)
     module = "github.com/argoproj/argo-cd/v3"
     package = f"{module}/common"
-    stamp = {"version": version, "gitTag": version, "gitTreeState": "clean",
-             "buildDate": "1970-01-01T00:00:00Z", "gitCommit": release.get("commit", "unknown")}
+    stamp = {
+        "version": version,
+        "gitTag": version,
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+        "gitCommit": release.get("commit", "unknown"),
+    }
     return GoProgram(
-        "argocd", module, version, (f"{module}/cmd",), release["go"],
+        "argocd",
+        module,
+        version,
+        (f"{module}/cmd",),
+        release["go"],
         ldflags="-s -w " + " ".join(f"-X {package}.{k}={v}" for k, v in stamp.items()),
         # gitops-engine is a nested module the argo-cd zip leaves out; since v3.6 it is
         # tagged gitops-engine/vX.Y.Z with each release.
@@ -120,6 +169,10 @@ def argocd(version: str) -> GoProgram:
 def kustomize(version: str, go: str) -> GoProgram:
     module = "sigs.k8s.io/kustomize/kustomize/v5"
     return GoProgram(
-        "kustomize", module, version, (module,), go,
+        "kustomize",
+        module,
+        version,
+        (module,),
+        go,
         ldflags=f"-s -w -X sigs.k8s.io/kustomize/api/provenance.version={version}",
     )

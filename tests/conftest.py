@@ -47,21 +47,31 @@ def postgres_container(postgres_image: str) -> Iterator[NoopExecutor]:
         container.reload()
         port = int(container.ports["5432/tcp"][0]["HostPort"])
         server = NoopExecutor(
-            host="127.0.0.1", port=port, user=POSTGRES_USER, options="",
-            dbname="postgres", password=POSTGRES_PASSWORD,
+            host="127.0.0.1",
+            port=port,
+            user=POSTGRES_USER,
+            options="",
+            dbname="postgres",
+            password=POSTGRES_PASSWORD,
         )
         _wait_until_accepting(server, container)
         # The empty template every test database is cloned from.
         with DatabaseJanitor(
-            user=server.user, host=server.host, port=server.port, password=server.password,
-            dbname=server.template_dbname, as_template=True,
+            user=server.user,
+            host=server.host,
+            port=server.port,
+            password=server.password,
+            dbname=server.template_dbname,
+            as_template=True,
         ):
             yield server
     finally:
         container.remove(force=True, v=True)
 
 
-def _wait_until_accepting(server: NoopExecutor, container: docker.models.containers.Container) -> None:
+def _wait_until_accepting(
+    server: NoopExecutor, container: docker.models.containers.Container
+) -> None:
     @retry(
         retry=retry_if_exception_type(psycopg.OperationalError),
         stop=stop_after_delay(60),
@@ -73,8 +83,12 @@ def _wait_until_accepting(server: NoopExecutor, container: docker.models.contain
         if container.status == "exited":
             raise RuntimeError(f"postgres exited: {container.logs(tail=20).decode()}")
         psycopg.connect(
-            host=server.host, port=server.port, user=server.user,
-            password=server.password, dbname="postgres", connect_timeout=2,
+            host=server.host,
+            port=server.port,
+            user=server.user,
+            password=server.password,
+            dbname="postgres",
+            connect_timeout=2,
         ).close()
 
     connect()

@@ -1,4 +1,4 @@
-"""The test database is a real PostgreSQL with transactional DDL (what the broken release relies on)."""
+"""The test database is a real PostgreSQL with transactional DDL, which v3.0 relies on."""
 
 import psycopg
 

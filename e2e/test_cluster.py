@@ -1,0 +1,161 @@
+"""The cluster itself works: what every scenario silently relies on.
+
+On the source path every piece of it (kind, kubelet, etcd, CoreDNS, containerd, runc,
+the CNI plugins, local-path-provisioner) was built on this machine, so these are the
+tests that prove those builds, not just their compilation.
+"""
+
+import pytest
+from kubernetes import client
+
+from e2e import cluster as clusters
+from e2e.conftest import Cluster
+from e2e.kube import deployment_available, run_pod, unique_name
+from e2e.waits import Outcome, pending, succeeded, wait_until
+
+pytestmark = pytest.mark.cluster
+
+
+def node_ready(cluster: Cluster) -> Outcome:
+    nodes = cluster.kube.core.list_node().items
+    if not nodes:
+        return pending("a node to register")
+    for node in nodes:
+        ready = next((c for c in node.status.conditions if c.type == "Ready"), None)
+        if not ready or ready.status != "True":
+            return pending(f"node {node.metadata.name} Ready, is {ready and ready.reason}")
+    return succeeded(f"{len(nodes)} node(s) Ready")
+
+
+def test_the_node_is_ready(cluster: Cluster) -> None:
+    wait_until(lambda: node_ready(cluster), 120, "the node to be Ready")
+
+
+def test_a_pod_resolves_a_service_name_through_coredns(
+    cluster: Cluster, test_namespace: str, tool_image: str
+) -> None:
+    output = run_pod(
+        cluster.kube,
+        test_namespace,
+        "resolver",
+        tool_image,
+        [
+            "python3",
+            "-c",
+            "import socket; print(socket.gethostbyname('kubernetes.default.svc.cluster.local'))",
+        ],
+    )
+    service_ip = cluster.kube.core.read_namespaced_service("kubernetes", "default").spec.cluster_ip
+    assert output.strip() == service_ip
+
+
+def test_a_claim_on_the_default_storage_class_binds_and_takes_writes(
+    cluster: Cluster, test_namespace: str, tool_image: str
+) -> None:
+    cluster.kube.core.create_namespaced_persistent_volume_claim(
+        test_namespace,
+        client.V1PersistentVolumeClaim(
+            metadata=client.V1ObjectMeta(name="data"),
+            spec=client.V1PersistentVolumeClaimSpec(
+                access_modes=["ReadWriteOnce"],
+                resources=client.V1VolumeResourceRequirements(requests={"storage": "10Mi"}),
+            ),
+        ),
+    )
+    volume = client.V1Volume(
+        name="data",
+        persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(claim_name="data"),
+    )
+    mount = client.V1VolumeMount(name="data", mount_path="/data")
+    run_pod(
+        cluster.kube,
+        test_namespace,
+        "writer",
+        tool_image,
+        ["python3", "-c", "open('/data/proof', 'w').write('written')"],
+        volumes=[volume],
+        mounts=[mount],
+    )
+    output = run_pod(
+        cluster.kube,
+        test_namespace,
+        "reader",
+        tool_image,
+        ["python3", "-c", "print(open('/data/proof').read())"],
+        volumes=[volume],
+        mounts=[mount],
+    )
+    claim = cluster.kube.core.read_namespaced_persistent_volume_claim("data", test_namespace)
+    assert claim.status.phase == "Bound"
+    assert output.strip() == "written"
+
+
+def test_a_pod_reaches_another_pods_service(
+    cluster: Cluster, test_namespace: str, tool_image: str
+) -> None:
+    labels = {"app": "echo"}
+    cluster.kube.apps.create_namespaced_deployment(
+        test_namespace,
+        client.V1Deployment(
+            metadata=client.V1ObjectMeta(name="echo"),
+            spec=client.V1DeploymentSpec(
+                replicas=1,
+                selector=client.V1LabelSelector(match_labels=labels),
+                template=client.V1PodTemplateSpec(
+                    metadata=client.V1ObjectMeta(labels=labels),
+                    spec=client.V1PodSpec(
+                        containers=[
+                            client.V1Container(
+                                name="http",
+                                image=tool_image,
+                                image_pull_policy="IfNotPresent",
+                                command=["python3", "-m", "http.server", "8080", "-d", "/etc"],
+                                readiness_probe=client.V1Probe(
+                                    tcp_socket=client.V1TCPSocketAction(port=8080), period_seconds=1
+                                ),
+                            )
+                        ]
+                    ),
+                ),
+            ),
+        ),
+    )
+    cluster.kube.core.create_namespaced_service(
+        test_namespace,
+        client.V1Service(
+            metadata=client.V1ObjectMeta(name="echo"),
+            spec=client.V1ServiceSpec(
+                selector=labels, ports=[client.V1ServicePort(port=80, target_port=8080)]
+            ),
+        ),
+    )
+    wait_until(
+        lambda: deployment_available(cluster.kube, test_namespace, "echo"),
+        120,
+        "the echo deployment",
+    )
+    output = run_pod(
+        cluster.kube,
+        test_namespace,
+        "client",
+        tool_image,
+        [
+            "python3",
+            "-c",
+            "import urllib.request; print(urllib.request.urlopen('http://echo/hostname').read().decode())",
+        ],
+    )
+    pod = cluster.kube.core.list_namespaced_pod(test_namespace, label_selector="app=echo").items[0]
+    assert output.strip() == pod.metadata.name
+
+
+def test_deleting_a_cluster_leaves_nothing_behind(
+    cluster: Cluster, cluster_tools: clusters.Tools
+) -> None:
+    """A second, throwaway cluster: created, deleted, and no trace of it left in Docker."""
+    name = unique_name("throwaway")
+    before = clusters.docker_objects()
+    with clusters.kind_cluster(name, cluster_tools, keep=False):
+        created = clusters.docker_objects() - before
+        assert any(name in obj for obj in created), f"no container of {name} among {created}"
+    assert clusters.docker_objects() - before == set()
