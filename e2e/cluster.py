@@ -8,9 +8,7 @@ them: built here on the source path, pinned downloads on the public path).
 
 import contextlib
 import logging
-import stat
 import subprocess
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +16,7 @@ from pathlib import Path
 import yaml
 from pytest_kind import KindCluster
 
-from images import engine, gobuild, programs
-from images.cache import cache_dir
+from images import engine, hosttools
 from images.pins import pins
 
 log = logging.getLogger(__name__)
@@ -55,38 +52,15 @@ class Tools:
     node_image: str
 
 
-def source_tools() -> Tools:
-    """kind, kubectl and the node image, all built here from pinned sources."""
-    from images import kind_node
+def tools(image_path: str) -> Tools:
+    """kind, kubectl and the node image: built here (source) or released ones (public)."""
+    if image_path == "source":
+        from images import kind_node
 
-    kube = gobuild.build(programs.kubernetes())
-    return Tools(kind_node.kind_binary(), kube / "kubectl", kind_node.node_image())
-
-
-def public_tools() -> Tools:
-    """The released kind and kubectl binaries at the pinned versions, downloaded once."""
-    kind_version = pins()["kind"]["version"]
-    kube_version = pins()["kubernetes"]["version"]
-    kind = _download(
-        f"https://github.com/kubernetes-sigs/kind/releases/download/{kind_version}/kind-linux-amd64",
-        f"kind-{kind_version}",
-    )
-    kubectl = _download(
-        f"https://dl.k8s.io/release/{kube_version}/bin/linux/amd64/kubectl",
-        f"kubectl-{kube_version}",
-    )
-    return Tools(kind, kubectl, pins()["kind"]["public_node_image"])
-
-
-def _download(url: str, name: str) -> Path:
-    target = cache_dir("bin") / name
-    if not target.exists():
-        partial = target.with_suffix(".partial")
-        with urllib.request.urlopen(url, timeout=120) as response, partial.open("wb") as out:
-            out.write(response.read())
-        partial.chmod(partial.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        partial.rename(target)
-    return target
+        node_image = kind_node.node_image()
+    else:
+        node_image = pins()["kind"]["public_node_image"]
+    return Tools(hosttools.kind(image_path), hosttools.kubectl(image_path), node_image)
 
 
 def existing_clusters(kind: Path) -> list[str]:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pytest_kind import KindCluster
 
-from conftest import Options
 from e2e import cluster as clusters
 from e2e.kube import Kube, namespace, unique_name
+from harness.plugin import Options
 from images import workloads
 from images.errors import BuildError
 from images.pins import pins
@@ -47,7 +47,7 @@ class Cluster:
 @pytest.fixture(scope="session")
 def cluster_tools(options: Options, image_path: str) -> clusters.Tools:
     try:
-        tools = clusters.source_tools() if image_path == "source" else clusters.public_tools()
+        tools = clusters.tools(image_path)
     except BuildError as err:
         pytest.exit(f"building the cluster's images failed: {err}", returncode=1)
     return clusters.Tools(

@@ -51,7 +51,8 @@ def public_images(version: str) -> dict[str, str]:
 def images(version: str) -> ArgoCDImages:
     release = argocd_release(version)
     argocd_bin = gobuild.build(programs.argocd(version)) / "cmd"
-    kustomize = gobuild.build(programs.kustomize(kustomize_version(version), release["go"]))
+    kustomize_at = release.get("kustomize") or kustomize_version(version)
+    kustomize = gobuild.build(programs.kustomize(kustomize_at, release["go"]))
     src = source(version)
     argocd = dockerfile_image(
         "argocd",

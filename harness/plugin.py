@@ -1,0 +1,100 @@
+"""Options shared by the fast tests (tests/) and the end-to-end suite (e2e/).
+
+Each option is a CLI flag and an ini key of the same name; the CLI wins, then the
+ini file, then the default (pytest-postgresql's pattern), merged once into `Options`.
+"""
+
+from dataclasses import dataclass, fields
+
+import pytest
+
+from images.pins import pins
+from images.registry import resolve_image_path
+
+
+@dataclass(frozen=True)
+class Options:
+    # Ours: a CLI flag and an ini key each.
+    images: str = "auto"
+    argocd_version: str = ""
+    artifacts_dir: str = "artifacts"
+    # pytest-kind-ng's own flags (CLI only), honoured by our cluster fixture:
+    # --cluster-name, --keep-cluster (also: reuse the cluster if it exists),
+    # --kubeconfig (run against that existing cluster instead of creating one),
+    # --kind-image, --kind-bin, --kind-kubectl-bin (override what we build or download).
+    cluster_name: str = "pytest-kind"
+    keep_cluster: bool = False
+    kubeconfig: str | None = None
+    kind_image: str | None = None
+    kind_bin: str | None = None
+    kind_kubectl_bin: str | None = None
+
+
+HELP = {
+    "images": "where images come from: public (pull), source (build here from pinned "
+    "sources), auto (public when a registry answers, else source)",
+    "argocd_version": "Argo CD release to install (one pinned in versions.toml; "
+    "default: the one versions.toml names)",
+    "artifacts_dir": "where diagnostics of failed scenarios and timings are written",
+}
+KIND_OPTIONS = (
+    "cluster_name",
+    "keep_cluster",
+    "kubeconfig",
+    "kind_image",
+    "kind_bin",
+    "kind_kubectl_bin",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("argocd-migration-e2e")
+    for name, help_text in HELP.items():
+        default = Options.__dataclass_fields__[name].default
+        group.addoption(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            default=None,
+            help=f"{help_text} [default: {default or 'see help'}]",
+        )
+        parser.addini(name, help_text, default=default)
+
+
+def read_options(config: pytest.Config) -> Options:
+    def value(name: str) -> object:
+        cli = config.getoption(name)
+        if name in KIND_OPTIONS:
+            return cli if cli is not None else Options.__dataclass_fields__[name].default
+        return cli if cli is not None else config.getini(name)
+
+    options = Options(**{f.name: value(f.name) for f in fields(Options)})
+    if options.images not in ("auto", "public", "source"):
+        raise pytest.UsageError(f"--images must be auto, public or source, not {options.images!r}")
+    known = pins()["argocd"]["releases"]
+    if options.argocd_version and options.argocd_version not in known:
+        raise pytest.UsageError(
+            f"--argocd-version {options.argocd_version} is not pinned in versions.toml "
+            f"(pinned: {', '.join(sorted(known))})"
+        )
+    return options
+
+
+OPTIONS_KEY = pytest.StashKey[Options]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[OPTIONS_KEY] = read_options(config)
+
+
+@pytest.fixture(scope="session")
+def options(pytestconfig: pytest.Config) -> Options:
+    return pytestconfig.stash[OPTIONS_KEY]
+
+
+@pytest.fixture(scope="session")
+def image_path(options: Options) -> str:
+    """`public` or `source`, decided once per session (with a notice when auto-detected)."""
+    path, notice = resolve_image_path(options.images)
+    if notice:
+        print(f"\nnotice: {notice}")
+    return path
