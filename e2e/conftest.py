@@ -1,17 +1,22 @@
 """Session fixtures of the end-to-end suite: one cluster, its images, per-test namespaces."""
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kubernetes import client
 from pytest_kind import KindCluster
 
+from e2e import argocd as argocd_install
+from e2e import bookshop, gitserver
 from e2e import cluster as clusters
 from e2e.kube import Kube, namespace, unique_name
+from e2e.kubectl import Kubectl
 from harness.plugin import Options
-from images import workloads
+from images import argocd as argocd_images
+from images import engine, hosttools, workloads
 from images.errors import BuildError
 from images.pins import pins
 
@@ -91,3 +96,119 @@ def test_namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator
     name = unique_name(request.node.name.lower().replace("_", "-")[:40].strip("-"))
     with namespace(cluster.kube, name) as ns:
         yield ns
+
+
+@pytest.fixture(scope="session")
+def kubectl(cluster: Cluster, cluster_tools: clusters.Tools) -> Kubectl:
+    return Kubectl(cluster_tools.kubectl, cluster.kube.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def kustomize(image_path: str) -> Path:
+    return hosttools.kustomize(image_path)
+
+
+@pytest.fixture(scope="session")
+def argocd_version(options: Options) -> str:
+    return options.argocd_version or pins()["argocd"]["default"]
+
+
+@pytest.fixture(scope="session")
+def argocd(
+    cluster: Cluster, kubectl: Kubectl, kustomize: Path, image_path: str, argocd_version: str
+) -> str:
+    """Argo CD installed (once per session) from its release's core-install.yaml."""
+    install_argocd(cluster, kubectl, kustomize, image_path, argocd_version)
+    argocd_install.apply_project(kubectl, bookshop.MANIFESTS / "argocd/project.yaml")
+    return argocd_version
+
+
+def install_argocd(
+    cluster: Cluster, kubectl: Kubectl, kustomize: Path, image_path: str, version: str
+) -> None:
+    if image_path == "source":
+        built = argocd_images.images(version)
+        cluster.load_images(built.argocd, built.redis)
+        public = argocd_images.public_images(version)
+        source = argocd_install.InstallSource(
+            version,
+            built.install_manifest,
+            {public["argocd"]: built.argocd, public["redis"]: built.redis},
+        )
+    else:
+        source = argocd_install.InstallSource(
+            version, argocd_install.download_manifest(version), {}
+        )
+    argocd_install.install(cluster.kube, kubectl, argocd_install.render(source, kustomize))
+
+
+@pytest.fixture(scope="session")
+def git_server(cluster: Cluster) -> str:
+    image = workloads.git_server()
+    cluster.load_images(image)
+    gitserver.deploy(cluster.kube, image, engine.client().images.get(image).id)
+    return gitserver.URL_IN_CLUSTER
+
+
+@pytest.fixture(scope="session")
+def app_images(cluster: Cluster, image_path: str) -> bookshop.ImageNames:
+    """Every release of the app, built once and loaded once; Postgres beside them."""
+    from sample_django_app import build
+    from sample_django_app.releases.apply import releases
+
+    base = (
+        workloads.python_base() if image_path == "source" else pins()["workloads"]["python_public"]
+    )
+    tags = [build.build_image(release, base, build.image_tag(release)) for release in releases()]
+    if image_path == "source":
+        postgres = workloads.postgres()
+        cluster.load_images(postgres)
+    else:
+        postgres = pins()["workloads"]["postgres_public"]
+    cluster.load_images(*tags)
+    return bookshop.ImageNames(build.IMAGE_REPOSITORY, postgres)
+
+
+@pytest.fixture
+def deploy_bookshop(
+    request: pytest.FixtureRequest,
+    cluster: Cluster,
+    kubectl: Kubectl,
+    argocd: str,
+    git_server: str,
+    app_images: bookshop.ImageNames,
+    tmp_path: Path,
+) -> Iterator[Callable[..., bookshop.Bookshop]]:
+    """Given: the app at a first release, in a namespace and Applications of its own."""
+    made: list[bookshop.Bookshop] = []
+
+    def make(
+        release: str = "v1.0", *, variant: str = "hardened", deploy: bool = True
+    ) -> bookshop.Bookshop:
+        name = unique_name(f"e2e-{request.node.name.removeprefix('test_')[:20]}".rstrip("-_"))
+        name = name.replace("_", "-").lower()
+        cluster.kube.core.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name))
+        )
+        shop = bookshop.Bookshop(
+            cluster.kube,
+            kubectl,
+            name,
+            variant,
+            app_images,
+            gitserver.Branch(kubectl, tmp_path / name, name),
+        )
+        made.append(shop)
+        request.node.stash.setdefault(BOOKSHOPS, []).append(shop)
+        revision = shop.set_up(release)
+        if deploy:
+            shop.sync(revision)
+        return shop
+
+    yield make
+    for shop in made:
+        shop.tear_down()
+        cluster.kube.core.delete_namespace(shop.namespace)
+
+
+BOOKSHOPS = pytest.StashKey[list]()

@@ -10,8 +10,9 @@ for repo in ${GIT_REPOS:-manifests}; do
   fi
 done
 chown -R www-data:www-data /srv/git
-rm -f /run/fcgiwrap.socket
+install -d -o www-data -g www-data /run/fcgiwrap
 setpriv --reuid=www-data --regid=www-data --init-groups \
-  fcgiwrap -c 2 -s unix:/run/fcgiwrap.socket &
-for _ in $(seq 50); do [ -S /run/fcgiwrap.socket ] && break; sleep 0.1; done
+  fcgiwrap -c 2 -s unix:/run/fcgiwrap/socket &
+for _ in $(seq 100); do [ -S /run/fcgiwrap/socket ] && break; sleep 0.1; done
+[ -S /run/fcgiwrap/socket ] || { echo "fcgiwrap did not start" >&2; exit 1; }
 exec nginx -g 'daemon off;'

@@ -1,0 +1,130 @@
+"""Argo CD installed once per session from its release's own core-install.yaml.
+
+core-install has the application controller, repo-server, Redis and the ApplicationSet
+controller, no API server and no UI: enough to sync Applications by patching their
+`.operation`, which is what the suite does.
+"""
+
+import subprocess
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from e2e.kube import Kube
+from e2e.kubectl import Kubectl
+from e2e.waits import Outcome, failed, pending, succeeded, wait_until
+from images.cache import cache_dir
+
+NAMESPACE = "argocd"
+GROUP, VERSION = "argoproj.io", "v1alpha1"
+
+
+@dataclass(frozen=True)
+class InstallSource:
+    version: str
+    manifest: Path
+    # public name in the manifest -> image to run instead (empty on the public path)
+    rewrites: dict[str, str]
+
+
+def render(source: InstallSource, kustomize: Path) -> str:
+    """The release's manifest with our images (kustomize `images:`) and, for images that
+    exist only locally, `imagePullPolicy: IfNotPresent` (some containers say Always,
+    which would make the kubelet try a registry that is not there)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        (workdir / "core-install.yaml").write_text(source.manifest.read_text())
+        images = []
+        for public, local in source.rewrites.items():
+            name, _, tag = local.rpartition(":")
+            images.append({"name": public.rpartition(":")[0], "newName": name, "newTag": tag})
+        (workdir / "kustomization.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                    "kind": "Kustomization",
+                    "namespace": NAMESPACE,
+                    "resources": ["core-install.yaml"],
+                    "images": images,
+                }
+            )
+        )
+        rendered = subprocess.run(
+            [str(kustomize), "build", str(workdir)], capture_output=True, text=True, check=True
+        ).stdout
+    if not source.rewrites:
+        return rendered
+    docs = [d for d in yaml.safe_load_all(rendered) if d]
+    for doc in docs:
+        pod = doc.get("spec", {}).get("template", {}).get("spec", {})
+        for container in pod.get("containers", []) + pod.get("initContainers", []):
+            container["imagePullPolicy"] = "IfNotPresent"
+    return yaml.safe_dump_all(docs)
+
+
+def install(kube: Kube, kubectl: Kubectl, manifest: str, timeout: float = 300) -> None:
+    """Apply (server-side: a CRD is over client-side apply's 262 KB) and wait for Ready."""
+    if NAMESPACE not in {n.metadata.name for n in kube.core.list_namespace().items}:
+        kubectl("create", "namespace", NAMESPACE)
+    kubectl.apply_server_side(manifest, NAMESPACE)
+    wait_until(lambda: workloads_ready(kube), timeout, "every Argo CD workload to be Ready")
+
+
+def workloads_ready(kube: Kube) -> Outcome:
+    """Ready when every Deployment and StatefulSet is; names the pod that is not, with
+    its last event, so a failed install says why."""
+    workloads = [
+        *kube.apps.list_namespaced_deployment(NAMESPACE).items,
+        *kube.apps.list_namespaced_stateful_set(NAMESPACE).items,
+    ]
+    if not workloads:
+        return pending("Argo CD workloads to exist")
+    for workload in workloads:
+        want = workload.spec.replicas or 0
+        if (workload.status.ready_replicas or 0) < want:
+            return _pod_trouble(kube, workload.metadata.name)
+    return succeeded(f"{len(workloads)} Argo CD workloads Ready")
+
+
+def _pod_trouble(kube: Kube, workload: str) -> Outcome:
+    pods = [
+        p
+        for p in kube.core.list_namespaced_pod(NAMESPACE).items
+        if p.metadata.name.startswith(workload)
+    ]
+    if not pods:
+        return pending(f"{workload}: no pod yet")
+    pod = pods[0]
+    events = kube.core.list_namespaced_event(
+        NAMESPACE, field_selector=f"involvedObject.name={pod.metadata.name}"
+    ).items
+    last = max(events, key=lambda e: e.last_timestamp or e.event_time or 0, default=None)
+    said = f"; last event: {last.reason}: {last.message}" if last else ""
+    for status in (pod.status.container_statuses or []) + (
+        pod.status.init_container_statuses or []
+    ):
+        waiting = status.state.waiting if status.state else None
+        if waiting and waiting.reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
+            return failed(f"pod {pod.metadata.name}: {waiting.reason} {waiting.message}{said}")
+    return pending(f"{workload} Ready, pod {pod.metadata.name} is {pod.status.phase}{said}")
+
+
+def download_manifest(version: str) -> Path:
+    """The release's core-install.yaml from GitHub (public path), downloaded once."""
+    target = cache_dir("argocd") / f"core-install-{version}.yaml"
+    if not target.exists():
+        url = (
+            f"https://raw.githubusercontent.com/argoproj/argo-cd/{version}"
+            "/manifests/core-install.yaml"
+        )
+        with urllib.request.urlopen(url, timeout=60) as response:
+            target.with_suffix(".partial").write_bytes(response.read())
+        target.with_suffix(".partial").rename(target)
+    return target
+
+
+def apply_project(kubectl: Kubectl, project_yaml: Path) -> None:
+    kubectl.apply_server_side(project_yaml.read_text(), NAMESPACE)

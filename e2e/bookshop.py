@@ -1,0 +1,254 @@
+"""The sample app deployed through Argo CD in a namespace of its own: the thing every
+scenario gives, changes and checks.
+
+A release is a commit on the scenario's branch (the overlay's `images:` tag, and any Job
+patch), a deploy is a sync of that commit; the database is read through a port-forward.
+"""
+
+import contextlib
+import json
+import secrets
+import shutil
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from e2e import gitserver
+from e2e.application import Application, Sync
+from e2e.kube import Kube
+from e2e.kubectl import Kubectl
+from e2e.waits import Outcome, pending, succeeded, wait_until
+from harness import ROOT
+from sample_django_app import harness
+
+MANIFESTS = ROOT / "manifests"
+APPLICATIONS = MANIFESTS / "argocd/applications.yaml"
+DB_NAME = DB_USER = "bookshop"
+
+
+@dataclass(frozen=True)
+class ImageNames:
+    """Where the manifests' images come from in this cluster."""
+
+    app_repository: str  # e.g. migration-e2e.local/my-django-app
+    postgres: str  # e.g. postgres:15-bookworm or migration-e2e.local/postgres:15
+
+
+@dataclass
+class Bookshop:
+    kube: Kube
+    kubectl: Kubectl
+    namespace: str
+    variant: str  # "seed" or "hardened": which migration Job the app's overlay has
+    images: ImageNames
+    branch: gitserver.Branch
+    app: Application = field(init=False)
+    postgres: Application = field(init=False)
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    syncs: list[Sync] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.app = Application(self.kube, self.namespace)
+        self.postgres = Application(self.kube, f"{self.namespace}-postgres")
+
+    # -- given ---------------------------------------------------------------------------
+
+    def set_up(self, first_release: str) -> str:
+        """Secrets (never in Git), both Applications, Postgres synced and Healthy; returns
+        the first release's revision (not yet synced to the app)."""
+        self._create_secrets()
+        revision = self.release(first_release)
+        postgres_template, app_template = yaml.safe_load_all(APPLICATIONS.read_text())
+        for application, template, path in (
+            (self.postgres, postgres_template, "manifests/postgres"),
+            (self.app, app_template, f"manifests/app/overlays/{self.variant}"),
+        ):
+            application.create(
+                template,
+                namespace=self.namespace,
+                path=path,
+                revision=self.branch.name,
+                repo_url=gitserver.URL_IN_CLUSTER,
+            )
+        self.postgres.sync(revision)
+        wait_until(self.postgres.healthy_and_synced, 180, "Postgres to be Synced and Healthy")
+        return revision
+
+    def tear_down(self) -> None:
+        for application in (self.app, self.postgres):
+            application.delete()
+
+    def _create_secrets(self) -> None:
+        db = harness.Database("postgres", 5432, DB_NAME, DB_USER, self.password)
+        for name, data in (
+            (
+                "postgres-credentials",
+                {
+                    "POSTGRES_USER": DB_USER,
+                    "POSTGRES_DB": DB_NAME,
+                    "POSTGRES_PASSWORD": self.password,
+                },
+            ),
+            (
+                "django-settings",
+                {"settings.py": harness.render_settings(db, secrets.token_urlsafe(32))},
+            ),
+        ):
+            self.kube.core.create_namespaced_secret(
+                self.namespace,
+                client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data=data),
+            )
+
+    # -- when ----------------------------------------------------------------------------
+
+    def release(self, tag: str, *, job_patch: dict[str, Any] | None = None) -> str:
+        """Commit the manifests at `tag` (and a Job patch, if any) to the branch; the sha."""
+        with tempfile.TemporaryDirectory() as tmp:
+            tree = Path(tmp)
+            shutil.copytree(MANIFESTS, tree / "manifests")
+            overlay = tree / "manifests/app/overlays" / self.variant
+            kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+            kustomization["images"] = [
+                {"name": "my-django-app", "newName": self.images.app_repository, "newTag": tag}
+            ]
+            if job_patch:
+                (overlay / "job-patch.yaml").write_text(yaml.safe_dump(job_patch))
+                kustomization.setdefault("patches", []).append({"path": "job-patch.yaml"})
+            (overlay / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+            postgres = tree / "manifests/postgres/kustomization.yaml"
+            pg = yaml.safe_load(postgres.read_text())
+            name, _, pg_tag = self.images.postgres.rpartition(":")
+            pg["images"] = [{"name": "postgres", "newName": name, "newTag": pg_tag}]
+            postgres.write_text(yaml.safe_dump(pg))
+            return self.branch.commit(tree, f"release {tag} ({self.variant} Job)")
+
+    def deploy(self, tag: str, *, timeout: float = 300, **release: Any) -> Sync:
+        """Release `tag` and sync it to the end."""
+        return self.sync(self.release(tag, **release), timeout=timeout)
+
+    def sync(self, revision: str, timeout: float = 300) -> Sync:
+        sync = self.start_sync(revision)
+        return sync.wait(timeout)
+
+    def start_sync(self, revision: str) -> Sync:
+        sync = self.app.start_sync(revision)
+        self.syncs.append(sync)
+        return sync
+
+    # -- then: the cluster ---------------------------------------------------------------
+
+    def migration_jobs(self) -> list[client.V1Job]:
+        return self.kube.batch.list_namespaced_job(self.namespace).items
+
+    def migration_job(self) -> client.V1Job | None:
+        try:
+            return self.kube.batch.read_namespaced_job("db-migration", self.namespace)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def deployment(self) -> client.V1Deployment | None:
+        try:
+            return self.kube.apps.read_namespaced_deployment("django", self.namespace)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def replica_sets(self) -> list[client.V1ReplicaSet]:
+        return self.kube.apps.list_namespaced_replica_set(
+            self.namespace, label_selector="app=django,component=web"
+        ).items
+
+    def job_logs(self) -> str:
+        pods = self.kube.core.list_namespaced_pod(
+            self.namespace, label_selector="job-name=db-migration"
+        ).items
+        return "\n".join(
+            self.kube.core.read_namespaced_pod_log(p.metadata.name, self.namespace) for p in pods
+        )
+
+    def rolled_out(self, tag: str) -> Outcome:
+        deployment = self.deployment()
+        if deployment is None:
+            return pending("the django Deployment to exist")
+        image = deployment.spec.template.spec.containers[0].image
+        status = deployment.status
+        done = (
+            image.endswith(f":{tag}")
+            and status.observed_generation == deployment.metadata.generation
+            and (status.updated_replicas or 0) == (status.ready_replicas or 0) == status.replicas
+        )
+        seen = f"{image}, {status.ready_replicas or 0}/{status.replicas} ready"
+        return succeeded(f"rolled out {tag}") if done else pending(f"rollout of {tag}, is {seen}")
+
+    # -- then: the app and its database --------------------------------------------------
+
+    @contextlib.contextmanager
+    def web(self) -> Iterator[harness.Server]:
+        with self.kubectl.port_forward(self.namespace, "service/django", 80) as port:
+            yield harness.Server(f"http://127.0.0.1:{port}", Path("/dev/null"))
+
+    @contextlib.contextmanager
+    def database(self) -> Iterator[harness.Database]:
+        with self.kubectl.port_forward(self.namespace, "service/postgres", 5432) as port:
+            yield harness.Database("127.0.0.1", port, DB_NAME, DB_USER, self.password)
+
+    def fingerprint(self) -> str:
+        """A checksum of the schema and every row (the app's tables and Django's)."""
+        with self.database() as db:
+            return json.dumps(harness.snapshot(db), sort_keys=True, default=str)
+
+    @contextlib.contextmanager
+    def probing(self, path: str = "/api/books") -> Iterator["Probe"]:
+        """Keeps requesting `path` through the Service while the block runs."""
+        with self.web() as server:
+            probe = Probe(server.url + path)
+            probe.start()
+            try:
+                yield probe
+            finally:
+                probe.stop()
+
+
+class Probe(threading.Thread):
+    """Requests a URL back to back; counts answers by status ("error" when none came)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.answers: dict[str, int] = {}
+        self.errors: list[str] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as response:
+                    outcome = str(response.status)
+            except urllib.error.HTTPError as err:
+                outcome = str(err.code)
+                self.errors.append(f"{err.code}: {err.read()[:200]!r}")
+            except OSError as err:
+                outcome = "error"
+                self.errors.append(str(err))
+            self.answers[outcome] = self.answers.get(outcome, 0) + 1
+            self._stop_event.wait(0.2)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=10)
+
+    @property
+    def total(self) -> int:
+        return sum(self.answers.values())

@@ -1,0 +1,123 @@
+"""What happened in a namespace, and when: Jobs, ReplicaSets and Pods as the watch API
+reports them, stamped on arrival with millisecond precision.
+
+Object timestamps have one-second resolution, too coarse to tell "the migration
+finished, then the new ReplicaSet appeared" from the reverse; watch arrivals are not.
+The watches start from a list's resourceVersion, time out and restart (a 410 re-lists),
+as the kubernetes client's own docs advise.
+"""
+
+import datetime
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
+
+from e2e.kube import Kube
+
+
+@dataclass(frozen=True)
+class Event:
+    at: float  # seconds since the timeline started
+    kind: str
+    name: str
+    type: str  # ADDED / MODIFIED / DELETED
+    obj: Any
+
+    @property
+    def uid(self) -> str:
+        return self.obj.metadata.uid
+
+
+class Timeline:
+    def __init__(self, kube: Kube, namespace: str) -> None:
+        self.kube, self.namespace = kube, namespace
+        self.start = time.monotonic()
+        self.started_at = datetime.datetime.now(datetime.UTC)
+        self.events: list[Event] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._watch, args=(kind, lister), daemon=True)
+            for kind, lister in (
+                ("Job", kube.batch.list_namespaced_job),
+                ("Deployment", kube.apps.list_namespaced_deployment),
+                ("ReplicaSet", kube.apps.list_namespaced_replica_set),
+                ("Pod", kube.core.list_namespaced_pod),
+            )
+        ]
+
+    def __enter__(self) -> "Timeline":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def now(self) -> float:
+        return time.monotonic() - self.start
+
+    def _watch(self, kind: str, lister: Callable[..., Any]) -> None:
+        version = ""
+        while not self._stop.is_set():
+            try:
+                if not version:
+                    listed = lister(self.namespace)
+                    version = listed.metadata.resource_version
+                    for obj in listed.items:
+                        self._record(kind, "ADDED", obj)
+                stream = watch.Watch().stream(
+                    lister,
+                    self.namespace,
+                    resource_version=version,
+                    timeout_seconds=5,
+                    _request_timeout=15,
+                )
+                for change in stream:
+                    obj = change["object"]
+                    version = obj.metadata.resource_version
+                    self._record(kind, change["type"], obj)
+                    if self._stop.is_set():
+                        break
+            except ApiException as err:
+                if err.status == 410:  # too old: list again from now
+                    version = ""
+                elif not self._stop.wait(1):
+                    continue
+
+    def _record(self, kind: str, type_: str, obj: Any) -> None:
+        with self._lock:
+            self.events.append(Event(self.now(), kind, obj.metadata.name, type_, obj))
+
+    def of(self, kind: str, since: float = 0.0) -> list[Event]:
+        with self._lock:
+            return [e for e in self.events if e.kind == kind and e.at >= since]
+
+    def first(
+        self, kind: str, predicate: Callable[[Event], bool], since: float = 0.0
+    ) -> Event | None:
+        return next((e for e in self.of(kind, since) if predicate(e)), None)
+
+
+def job_finished(event: Event) -> bool:
+    conditions = event.obj.status.conditions or []
+    return any(c.type in ("Complete", "Failed") and c.status == "True" for c in conditions)
+
+
+def job_started(event: Event) -> bool:
+    return event.obj.status.start_time is not None
+
+
+def image_of(event: Event) -> str:
+    return (
+        event.obj.spec.template.spec.containers[0].image
+        if event.kind != "Pod"
+        else (event.obj.spec.containers[0].image)
+    )
