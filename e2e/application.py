@@ -144,6 +144,20 @@ class Application:
 
         wait_until(idle, timeout, f"{self.name} to have no operation")
 
+    def refresh(self, timeout: float = 120) -> None:
+        """Hard refresh, waited on: the controller drops the annotation once it has
+        compared the app against Git again."""
+        annotation = "argocd.argoproj.io/refresh"
+        self.patch({"metadata": {"annotations": {annotation: "hard"}}})
+
+        def refreshed() -> Outcome:
+            annotations = self.get()["metadata"].get("annotations") or {}
+            if annotation in annotations:
+                return pending(f"{self.name}: controller to take the refresh request")
+            return succeeded(f"{self.name} refreshed")
+
+        wait_until(refreshed, timeout, f"a hard refresh of {self.name}")
+
     def status(self) -> dict[str, Any]:
         return self.get().get("status", {})
 

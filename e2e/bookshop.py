@@ -132,8 +132,12 @@ class Bookshop:
             return self.branch.commit(tree, f"release {tag} ({self.variant} Job)")
 
     def deploy(self, tag: str, *, timeout: float = 300, **release: Any) -> Sync:
-        """Release `tag` and sync it to the end."""
-        return self.sync(self.release(tag, **release), timeout=timeout)
+        """Release `tag`, sync it to the end and, if the sync succeeded, wait for the
+        rollout (a sync ends once its resources are applied, not once they are ready)."""
+        sync = self.sync(self.release(tag, **release), timeout=timeout)
+        if sync.phase == "Succeeded":
+            wait_until(lambda: self.rolled_out(tag), timeout, f"{tag} to roll out")
+        return sync
 
     def sync(self, revision: str, timeout: float = 300) -> Sync:
         sync = self.start_sync(revision)
@@ -143,6 +147,14 @@ class Bookshop:
         sync = self.app.start_sync(revision)
         self.syncs.append(sync)
         return sync
+
+    def enable_auto_sync(self) -> None:
+        self.app.patch({"spec": {"syncPolicy": {"automated": {}}}})
+
+    def refresh_and_wait(self) -> None:
+        """Ask for a hard refresh and wait until the controller has reconciled after it."""
+        self.app.wait_idle()
+        self.app.refresh()
 
     # -- then: the cluster ---------------------------------------------------------------
 
@@ -198,6 +210,19 @@ class Bookshop:
     def web(self) -> Iterator[harness.Server]:
         with self.kubectl.port_forward(self.namespace, "service/django", 80) as port:
             yield harness.Server(f"http://127.0.0.1:{port}", Path("/dev/null"))
+
+    @contextlib.contextmanager
+    def pod_web(self, pod: str) -> Iterator[harness.Server]:
+        with self.kubectl.port_forward(self.namespace, f"pod/{pod}", 8000) as port:
+            yield harness.Server(f"http://127.0.0.1:{port}", Path("/dev/null"))
+
+    def failed_health_answers(self, pod: str) -> list[str]:
+        """Readiness probes the pod answered with an error status (not the refused
+        connections of gunicorn still starting): what a stale schema would cause."""
+        events = self.kube.core.list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.name={pod}"
+        ).items
+        return [e.message for e in events if e.reason == "Unhealthy" and "statuscode" in e.message]
 
     @contextlib.contextmanager
     def database(self) -> Iterator[harness.Database]:

@@ -14,6 +14,7 @@ from e2e import bookshop, gitserver
 from e2e import cluster as clusters
 from e2e.kube import Kube, namespace, unique_name
 from e2e.kubectl import Kubectl
+from e2e.waits import wait_until
 from harness.plugin import Options
 from images import argocd as argocd_images
 from images import engine, hosttools, workloads
@@ -202,7 +203,9 @@ def deploy_bookshop(
         request.node.stash.setdefault(BOOKSHOPS, []).append(shop)
         revision = shop.set_up(release)
         if deploy:
-            shop.sync(revision)
+            sync = shop.sync(revision)
+            assert sync.phase == "Succeeded", f"deploying {release} as a given: {sync.message}"
+            wait_until(lambda: shop.rolled_out(release), 300, f"{release} to roll out")
         return shop
 
     yield make

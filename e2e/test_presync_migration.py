@@ -9,7 +9,7 @@ prevents running stale database schemas."
 import pytest
 
 from e2e.bookshop import Bookshop
-from e2e.timeline import Timeline, job_finished
+from e2e.timeline import Timeline, image_of, is_web, job_finished
 from e2e.waits import wait_until
 
 pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
@@ -21,7 +21,6 @@ def test_first_deploy_migrates_before_the_app_exists(deploy_bookshop) -> None:
     with Timeline(shop.kube, shop.namespace) as timeline:
         # When v1.0 syncs
         sync = shop.deploy("v1.0")
-        wait_until(lambda: shop.rolled_out("v1.0"), 180, "v1.0 to roll out")
 
     # Then the PreSync Job ran and completed before the Deployment existed
     assert sync.phase == "Succeeded", sync.message
@@ -38,3 +37,133 @@ def test_first_deploy_migrates_before_the_app_exists(deploy_bookshop) -> None:
     assert health["release"] == "v1.0"
     # And the Job is still there to read after the sync
     assert shop.migration_job().status.succeeded == 1
+
+
+def test_the_migration_completes_before_the_new_version_rolls_out(deploy_bookshop) -> None:
+    # Given v1.0 deployed
+    shop: Bookshop = deploy_bookshop("v1.0")
+    old_job = shop.migration_job().metadata.uid
+    with Timeline(shop.kube, shop.namespace) as timeline:
+        # When v2.0 (a schema change its code needs) syncs
+        sync = shop.deploy("v2.0")
+
+    # Then the new Job finished before the first v2.0 ReplicaSet was created
+    assert sync.phase == "Succeeded", sync.message
+    new_job = timeline.first("Job", lambda e: e.uid != old_job and job_finished(e))
+    new_rs = timeline.first("ReplicaSet", lambda e: image_of(e).endswith(":v2.0"))
+    assert new_job and new_rs
+    assert new_job.at < new_rs.at, f"Job done at {new_job.at:.2f}s, RS at {new_rs.at:.2f}s"
+    # And the first v2.0 pod found the v2.0 schema in place
+    first_pod = timeline.first("Pod", lambda e: is_web(e) and image_of(e).endswith(":v2.0"))
+    assert first_pod is not None
+    with shop.pod_web(first_pod.name) as web:
+        status, health = web.get_json("/healthz")
+    assert status == 200
+    assert health["release"] == "v2.0"
+    assert health["pending"] == [], "v2.0 code started before its migrations were applied"
+    assert health["migrations"]["bookshop"] == "0003_fill_book_slugs"
+    assert shop.failed_health_answers(first_pod.name) == []
+
+
+def test_every_sync_recreates_the_job_and_leaves_it_until_the_next(deploy_bookshop) -> None:
+    # Given v1.0 deployed, its migration Job still there
+    shop: Bookshop = deploy_bookshop("v1.0")
+    first = shop.migration_job()
+    revision = shop.app.status()["sync"]["revision"]
+
+    # When the same revision syncs again
+    again = shop.sync(revision)
+    # Then a new Job replaced the old one (BeforeHookCreation), and only it is left
+    assert again.phase == "Succeeded", again.message
+    second = shop.migration_job()
+    assert second.metadata.uid != first.metadata.uid
+    assert [j.metadata.uid for j in shop.migration_jobs()] == [second.metadata.uid]
+    assert second.status.succeeded == 1
+
+    # When a new revision syncs, the Job of the previous sync was there until it started
+    with Timeline(shop.kube, shop.namespace) as timeline:
+        assert shop.migration_job().metadata.uid == second.metadata.uid
+        started = timeline.now()
+        third_sync = shop.deploy("v2.0")
+    third = shop.migration_job()
+    assert third_sync.phase == "Succeeded", third_sync.message
+    assert third.metadata.uid not in (first.metadata.uid, second.metadata.uid)
+    assert [j.metadata.uid for j in shop.migration_jobs()] == [third.metadata.uid]
+    deleted = timeline.first("Job", lambda e: e.uid == second.metadata.uid and e.type == "DELETED")
+    assert deleted is not None and deleted.at > started
+
+
+def test_auto_sync_does_not_rerun_the_hook_on_an_unchanged_revision(deploy_bookshop) -> None:
+    """Argo CD auto-syncs only an OutOfSync app: a synced revision never re-runs the Job,
+    however often the app is refreshed; a new revision with changed manifests does."""
+    # Given v1.0 deployed by hand, then auto-sync turned on
+    shop: Bookshop = deploy_bookshop("v1.0")
+    job = shop.migration_job().metadata.uid
+    shop.enable_auto_sync()
+
+    # When Argo CD reconciles the app again (hard refresh), nothing changed in Git
+    shop.refresh_and_wait()
+    # Then no sync ran, and the Job is the same one
+    assert shop.migration_job().metadata.uid == job
+    assert shop.app.status()["operationState"]["operation"]["initiatedBy"].get("automated") is None
+
+    # When a new release is committed, auto-sync runs it, hook included
+    shop.release("v2.0")
+    shop.refresh_and_wait()
+    wait_until(lambda: shop.rolled_out("v2.0"), 300, "auto-sync to roll out v2.0")
+    automated = shop.app.status()["operationState"]
+    assert automated["operation"]["initiatedBy"].get("automated") is True
+    assert shop.migration_job().metadata.uid != job
+
+
+def test_a_failing_migration_keeps_the_old_version_serving(deploy_bookshop) -> None:
+    # Given v2.0 deployed
+    shop: Bookshop = deploy_bookshop("v1.0")
+    shop.deploy("v2.0")
+    before = shop.fingerprint()
+    deployment = shop.deployment()
+    replica_sets = {rs.metadata.uid for rs in shop.replica_sets()}
+
+    # When v3.0, whose migration fails on Postgres, syncs, while clients keep calling
+    with shop.probing() as probe:
+        sync = shop.deploy("v3.0")
+
+    # Then the sync failed, naming the hook
+    assert sync.phase == "Failed"
+    hook = sync.hook()
+    assert hook["hookPhase"] == "Failed", hook
+    assert "db-migration" in f"{sync.message} {hook}"
+    # And the Deployment was never touched: same image, same ReplicaSets
+    after = shop.deployment()
+    assert after.spec.template.spec.containers[0].image.endswith(":v2.0")
+    assert after.metadata.generation == deployment.metadata.generation
+    assert {rs.metadata.uid for rs in shop.replica_sets()} == replica_sets
+    # And v2.0 kept answering, without one error, all along
+    assert probe.total > 0 and probe.errors == [], probe.errors[:5]
+    # And the database is exactly as before (transactional DDL)
+    assert shop.fingerprint() == before
+    # And the failed Job and its logs are there to read
+    job = shop.migration_job()
+    assert any(c.type == "Failed" and c.status == "True" for c in job.status.conditions)
+    assert "IntegrityError" in shop.job_logs()
+
+
+def test_the_fix_release_recovers(deploy_bookshop) -> None:
+    # Given v2.0 deployed and the broken v3.0 failed
+    shop: Bookshop = deploy_bookshop("v1.0")
+    shop.deploy("v2.0")
+    failed_job = shop.deploy("v3.0") and shop.migration_job().metadata.uid
+
+    # When the fix, v3.1, syncs
+    sync = shop.deploy("v3.1")
+
+    # Then a new Job ran and completed, and v3.1 serves on its schema
+    assert sync.phase == "Succeeded", sync.message
+    job = shop.migration_job()
+    assert job.metadata.uid != failed_job and job.status.succeeded == 1
+    with shop.web() as web:
+        _, health = web.get_json("/healthz")
+        status, book = web.get_json("/api/books/the-stranger")
+    assert health["release"] == "v3.1" and health["pending"] == []
+    assert health["migrations"]["bookshop"].startswith("0004")
+    assert status == 200 and book["title"] == "The Stranger"

@@ -121,3 +121,8 @@ def image_of(event: Event) -> str:
         if event.kind != "Pod"
         else (event.obj.spec.containers[0].image)
     )
+
+
+def is_web(event: Event) -> bool:
+    """The app's own pods and ReplicaSets, not the migration Job's pod (also app=django)."""
+    return (event.obj.metadata.labels or {}).get("component") == "web"
