@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from psycopg import sql
 
 from e2e import gitserver
 from e2e.application import Application, Sync
@@ -121,7 +123,17 @@ class Bookshop:
                 {"name": "my-django-app", "newName": self.images.app_repository, "newTag": tag}
             ]
             if job_patch:
-                (overlay / "job-patch.yaml").write_text(yaml.safe_dump(job_patch))
+                target = {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "metadata": {"name": "db-migration"},
+                }
+                patch = {
+                    **job_patch,
+                    **target,
+                    "metadata": {**target["metadata"], **job_patch.get("metadata", {})},
+                }
+                (overlay / "job-patch.yaml").write_text(yaml.safe_dump(patch))
                 kustomization.setdefault("patches", []).append({"path": "job-patch.yaml"})
             (overlay / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
             postgres = tree / "manifests/postgres/kustomization.yaml"
@@ -228,6 +240,44 @@ class Bookshop:
     def database(self) -> Iterator[harness.Database]:
         with self.kubectl.port_forward(self.namespace, "service/postgres", 5432) as port:
             yield harness.Database("127.0.0.1", port, DB_NAME, DB_USER, self.password)
+
+    @contextlib.contextmanager
+    def holding_lock(self, table: str) -> Iterator[None]:
+        """An open transaction holding a SHARE lock on `table`, as a long report or a
+        forgotten psql session would: writes to it, and DDL on it, wait."""
+        with self.database() as db:
+            conn = psycopg.connect(
+                host=db.host, port=db.port, dbname=db.name, user=db.user, password=db.password
+            )
+            try:
+                conn.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(sql.Identifier(table)))
+                yield
+            finally:
+                conn.rollback()
+                conn.close()
+
+    def migration_pods(self, job: client.V1Job) -> list[client.V1Pod]:
+        return self.kube.core.list_namespaced_pod(
+            self.namespace, label_selector=f"batch.kubernetes.io/controller-uid={job.metadata.uid}"
+        ).items
+
+    def gone(self, pods: list[client.V1Pod]) -> Outcome:
+        left = [
+            p.metadata.name
+            for p in self.kube.core.list_namespaced_pod(self.namespace).items
+            if p.metadata.uid in {q.metadata.uid for q in pods}
+        ]
+        return pending(f"pods {left} to be gone") if left else succeeded("pods gone")
+
+    def migration_waiting(self) -> Outcome:
+        """The migration's pod is running (and so, with the lock held, waiting)."""
+        job = self.migration_job()
+        if job is None or not job.status.active:
+            return pending("the migration Job to have a running pod")
+        pods = self.migration_pods(job)
+        if any(p.status.phase == "Running" for p in pods):
+            return succeeded("the migration pod is running")
+        return pending(f"the migration pod to run, pods: {[p.status.phase for p in pods]}")
 
     def fingerprint(self) -> str:
         """A checksum of the schema and every row (the app's tables and Django's)."""

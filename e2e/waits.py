@@ -107,3 +107,8 @@ def stays_true(expectation: Expectation, duration: float, what: str, interval: f
         if time.monotonic() >= deadline:
             return
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+def holds(outcome: Outcome) -> bool:
+    """For one-off checks: did the expectation hold just now?"""
+    return outcome[0] is State.SUCCEEDED

@@ -1,0 +1,99 @@
+"""'if the migration job failed or got stuck the main app won't be deployed'
+
+A stuck migration (here: waiting for a lock a test transaction holds, as a forgotten
+psql session would) keeps the sync Running and the Deployment untouched. Argo CD has no
+timeout of its own for hooks: the hardened Job's activeDeadlineSeconds is what ends it,
+or an operator terminating the sync.
+"""
+
+import pytest
+
+from e2e.bookshop import Bookshop
+from e2e.waits import Outcome, all_of, failed, holds, stays_true, succeeded, wait_until
+
+pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
+
+DEADLINE = 40  # seconds: the hardened Job's activeDeadlineSeconds, shortened for the test
+
+
+def still_on(shop: Bookshop, tag: str, generation: int) -> Outcome:
+    deployment = shop.deployment()
+    image = deployment.spec.template.spec.containers[0].image
+    if image.endswith(f":{tag}") and deployment.metadata.generation == generation:
+        return succeeded(f"Deployment still on {tag}")
+    return failed(f"Deployment changed: {image}, generation {deployment.metadata.generation}")
+
+
+def test_a_stuck_migration_holds_the_rollout_until_its_deadline(deploy_bookshop) -> None:
+    # Given v2.0 deployed, and a transaction holding a lock the next migration needs
+    shop: Bookshop = deploy_bookshop("v1.0")
+    shop.deploy("v2.0")
+    generation = shop.deployment().metadata.generation
+    before = shop.fingerprint()
+    with shop.holding_lock("bookshop_book"):
+        # When v3.1 syncs, its Job's deadline shortened to DEADLINE seconds
+        sync = shop.start_sync(
+            shop.release("v3.1", job_patch={"spec": {"activeDeadlineSeconds": DEADLINE}})
+        )
+        wait_until(shop.migration_waiting, 120, "the migration to start and wait")
+        # Then the sync stays Running and the Deployment untouched while it waits
+        stays_true(
+            all_of(sync.running, lambda: still_on(shop, "v2.0", generation)),
+            DEADLINE / 2,
+            "a Running sync with the Deployment untouched",
+        )
+        # And the Job's deadline, not Argo CD, ends it: the sync fails
+        sync.wait(DEADLINE * 3)
+    assert sync.phase == "Failed", sync.message
+    assert "DeadlineExceeded" in str(sync.hook()) or "deadline" in str(sync.hook()).lower()
+    assert holds(still_on(shop, "v2.0", generation))
+    assert shop.fingerprint() == before
+
+
+def test_terminating_a_stuck_sync_ends_it_without_touching_the_app(deploy_bookshop) -> None:
+    # Given v2.0 deployed, and a transaction holding a lock the next migration needs
+    shop: Bookshop = deploy_bookshop("v1.0")
+    shop.deploy("v2.0")
+    generation = shop.deployment().metadata.generation
+    before = shop.fingerprint()
+    with shop.holding_lock("bookshop_book"):
+        # When v3.1 syncs (deadline 600 s) and an operator terminates it while it waits
+        sync = shop.start_sync(shop.release("v3.1"))
+        wait_until(shop.migration_waiting, 120, "the migration to start and wait")
+        pods = shop.migration_pods(shop.migration_job())
+        sync.terminate()
+        sync.wait(120)
+        # Then the operation ended as terminated, and Argo CD deleted the running hook
+        assert sync.phase == "Failed", sync.phase
+        assert sync.message == "Operation terminated"
+        wait_until(lambda: shop.gone(pods), 120, "the migration pod to be gone")
+        assert shop.migration_job() is None
+    # And once the lock is free, nothing was migrated and the app was never touched
+    assert holds(still_on(shop, "v2.0", generation))
+    assert shop.fingerprint() == before
+
+
+def test_terminating_does_not_stop_a_migration_already_running(deploy_bookshop) -> None:
+    """What the post does not say: the seed's `/bin/bash -c` is its pod's PID 1, which
+    ignores SIGTERM. Terminating the sync deletes the Job, but its migration lives on
+    for the pod's grace period (30 s) and, if its lock frees up meanwhile, commits:
+    the new schema lands under the old version, with no sync to show for it."""
+    # Given v2.0 deployed, and a v3.1 sync stuck on a lock, then terminated
+    shop: Bookshop = deploy_bookshop("v1.0")
+    shop.deploy("v2.0")
+    with shop.holding_lock("bookshop_book"):
+        sync = shop.start_sync(shop.release("v3.1"))
+        wait_until(shop.migration_waiting, 120, "the migration to start and wait")
+        pods = shop.migration_pods(shop.migration_job())
+        sync.terminate()
+        sync.wait(120)
+        assert sync.message == "Operation terminated"
+        # When the lock is released while the terminated pod is still shutting down
+        assert not holds(shop.gone(pods)), "the pod was gone already"
+    wait_until(lambda: shop.gone(pods), 120, "the migration pod to be gone")
+
+    # Then v3.1's migration was applied anyway, under v2.0's code
+    with shop.web() as web:
+        _, health = web.get_json("/healthz")
+    assert health["release"] == "v2.0"
+    assert health["migrations"]["bookshop"].startswith("0004"), health
