@@ -30,6 +30,10 @@ class Sync:
     revision: str
     started: datetime.datetime
     state: dict[str, Any] = field(default_factory=dict)
+    # Observed from the hook Job and the Deployment, for the timings report.
+    hook_started: datetime.datetime | None = None
+    hook_finished: datetime.datetime | None = None
+    rolled_out: datetime.datetime | None = None
 
     @property
     def phase(self) -> str:

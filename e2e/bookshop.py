@@ -6,6 +6,7 @@ patch), a deploy is a sync of that commit; the database is read through a port-f
 """
 
 import contextlib
+import datetime
 import json
 import secrets
 import shutil
@@ -35,6 +36,7 @@ from sample_django_app import harness
 MANIFESTS = ROOT / "manifests"
 APPLICATIONS = MANIFESTS / "argocd/applications.yaml"
 DB_NAME = DB_USER = "bookshop"
+ONE_SECOND = datetime.timedelta(seconds=1)  # object timestamps have second resolution
 
 
 @dataclass(frozen=True)
@@ -149,11 +151,26 @@ class Bookshop:
         sync = self.sync(self.release(tag, **release), timeout=timeout)
         if sync.phase == "Succeeded":
             wait_until(lambda: self.rolled_out(tag), timeout, f"{tag} to roll out")
+            sync.rolled_out = datetime.datetime.now(datetime.UTC)
         return sync
 
     def sync(self, revision: str, timeout: float = 300) -> Sync:
-        sync = self.start_sync(revision)
-        return sync.wait(timeout)
+        sync = self.start_sync(revision).wait(timeout)
+        self._observe_hook(sync)
+        return sync
+
+    def _observe_hook(self, sync: Sync) -> None:
+        """When this sync's migration Job ran (if it is still there to tell)."""
+        job = self.migration_job()
+        if job is None or job.metadata.creation_timestamp < sync.started - ONE_SECOND:
+            return
+        sync.hook_started = job.status.start_time
+        ended = [
+            c.last_transition_time
+            for c in job.status.conditions or []
+            if c.type in ("Complete", "Failed") and c.status == "True"
+        ]
+        sync.hook_finished = job.status.completion_time or (ended[0] if ended else None)
 
     def start_sync(self, revision: str) -> Sync:
         sync = self.app.start_sync(revision)

@@ -1,21 +1,23 @@
 """Session fixtures of the end-to-end suite: one cluster, its images, per-test namespaces."""
 
 import signal
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
 from pytest_kind import KindCluster
 
 from e2e import argocd as argocd_install
-from e2e import bookshop, gitserver
+from e2e import bookshop, diagnostics, gitserver, timetofail, timings
 from e2e import cluster as clusters
 from e2e.kube import Kube, namespace, unique_name
 from e2e.kubectl import Kubectl
 from e2e.waits import wait_until
-from harness.plugin import Options
+from harness.plugin import OPTIONS_KEY, Options
 from images import argocd as argocd_images
 from images import engine, hosttools, workloads
 from images.errors import BuildError
@@ -28,6 +30,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupt)
+    # Timings are per run: start the file afresh.
+    (Path(config.stash[OPTIONS_KEY].artifacts_dir) / "timings.jsonl").unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -170,37 +174,22 @@ def app_images(cluster: Cluster, image_path: str) -> bookshop.ImageNames:
     return bookshop.ImageNames(build.IMAGE_REPOSITORY, postgres)
 
 
-@pytest.fixture
-def deploy_bookshop(
-    request: pytest.FixtureRequest,
-    cluster: Cluster,
-    kubectl: Kubectl,
-    argocd: str,
-    git_server: str,
-    app_images: bookshop.ImageNames,
-    tmp_path: Path,
-) -> Iterator[Callable[..., bookshop.Bookshop]]:
-    """Given: the app at a first release, in a namespace and Applications of its own."""
-    made: list[bookshop.Bookshop] = []
+@dataclass
+class Bookshops:
+    """Makes the app under test, each in a namespace and Applications of its own."""
+
+    kube: Kube
+    kubectl: Kubectl
+    images: bookshop.ImageNames
+    workdir: Path
 
     def make(
-        release: str = "v1.0", *, variant: str = "hardened", deploy: bool = True
+        self, hint: str, release: str = "v1.0", *, variant: str = "hardened", deploy: bool = True
     ) -> bookshop.Bookshop:
-        name = unique_name(f"e2e-{request.node.name.removeprefix('test_')[:20]}".rstrip("-_"))
-        name = name.replace("_", "-").lower()
-        cluster.kube.core.create_namespace(
-            client.V1Namespace(metadata=client.V1ObjectMeta(name=name))
-        )
-        shop = bookshop.Bookshop(
-            cluster.kube,
-            kubectl,
-            name,
-            variant,
-            app_images,
-            gitserver.Branch(kubectl, tmp_path / name, name),
-        )
-        made.append(shop)
-        request.node.stash.setdefault(BOOKSHOPS, []).append(shop)
+        name = unique_name(f"e2e-{hint[:24]}".rstrip("-_")).replace("_", "-").lower()
+        self.kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+        branch = gitserver.Branch(self.kubectl, self.workdir / name, name)
+        shop = bookshop.Bookshop(self.kube, self.kubectl, name, variant, self.images, branch)
         revision = shop.set_up(release)
         if deploy:
             sync = shop.sync(revision)
@@ -208,10 +197,96 @@ def deploy_bookshop(
             wait_until(lambda: shop.rolled_out(release), 300, f"{release} to roll out")
         return shop
 
-    yield make
-    for shop in made:
+    def remove(self, shop: bookshop.Bookshop) -> None:
         shop.tear_down()
-        cluster.kube.core.delete_namespace(shop.namespace)
+        self.kube.core.delete_namespace(shop.namespace)
+
+
+@pytest.fixture(scope="session")
+def bookshops(
+    cluster: Cluster,
+    kubectl: Kubectl,
+    argocd: str,
+    git_server: str,
+    app_images: bookshop.ImageNames,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Bookshops:
+    return Bookshops(cluster.kube, kubectl, app_images, tmp_path_factory.mktemp("git"))
+
+
+@pytest.fixture
+def deploy_bookshop(
+    request: pytest.FixtureRequest, bookshops: Bookshops, options: Options
+) -> Iterator[Callable[..., bookshop.Bookshop]]:
+    """Given: the app at a first release (deployed unless deploy=False), as
+    `deploy_bookshop(release="v1.0", variant="hardened", deploy=True)`."""
+    made: list[bookshop.Bookshop] = request.node.stash.setdefault(BOOKSHOPS, [])
+    started = time.monotonic()
+
+    def make(release: str = "v1.0", **kwargs: Any) -> bookshop.Bookshop:
+        hint = request.node.name.removeprefix("test_")
+        shop = bookshops.make(hint, release, **kwargs)
+        made.append(shop)
+        return shop
+
+    yield make
+    timings.record(made, request.node.name, time.monotonic() - started, Path(options.artifacts_dir))
+    failed = request.node.stash.get(FAILED, False)
+    for shop in made:
+        if not (failed and options.keep_cluster):  # kept for inspection
+            bookshops.remove(shop)
+
+
+@pytest.fixture(scope="session")
+def time_to_fail_legs(bookshops: Bookshops) -> Iterator[dict[str, timetofail.Leg]]:
+    """The time-to-fail legs, running in the background from the session's start."""
+    legs = timetofail.start(
+        lambda label: bookshops.make(f"time-to-fail-{label.split()[0]}", "v1.0")
+    )
+    yield legs
+    for leg in legs.values():
+        leg.join(timeout=timetofail.TIMEOUT)
+        if leg.shop is not None:
+            bookshops.remove(leg.shop)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_slow_scenarios_early(request: pytest.FixtureRequest) -> None:
+    """Scenarios marked `starts_early` (minutes of waiting) start with the session and
+    overlap with the others; their tests, moved last, collect the results."""
+    if any(item.get_closest_marker("starts_early") for item in request.session.items):
+        request.getfixturevalue("time_to_fail_legs")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker("starts_early") is not None)
 
 
 BOOKSHOPS = pytest.StashKey[list]()
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """On a failed scenario: evidence to the artifacts folder, a summary into the report."""
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[FAILED] = True
+        artifacts = Path(item.config.stash[OPTIONS_KEY].artifacts_dir)
+        for shop in item.stash.get(BOOKSHOPS, []):
+            folder = artifacts / item.name / shop.namespace
+            try:
+                summary = diagnostics.collect(shop, folder)
+            except Exception as err:
+                summary = f"collecting diagnostics failed: {err!r}"
+            report.sections.append((f"diagnostics {shop.namespace}", summary))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    artifacts = Path(terminalreporter.config.stash[OPTIONS_KEY].artifacts_dir)
+    table = timings.markdown(artifacts)
+    if table:
+        (artifacts / "timings.md").write_text(table)
+        terminalreporter.write_sep("-", f"sync timings (also {artifacts / 'timings.md'})")
+        terminalreporter.write(table)
