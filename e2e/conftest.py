@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.config.config_exception import ConfigException
 from pytest_kind import KindCluster
 
 from e2e import argocd as argocd_install
@@ -30,8 +31,6 @@ def pytest_configure(config: pytest.Config) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupt)
-    # Timings are per run: start the file afresh.
-    (Path(config.stash[OPTIONS_KEY].artifacts_dir) / "timings.jsonl").unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -68,22 +67,22 @@ def cluster_tools(options: Options, image_path: str) -> clusters.Tools:
 
 
 @pytest.fixture(scope="session")
-def cluster(options: Options, image_path: str, cluster_tools: clusters.Tools) -> Iterator[Cluster]:
+def cluster(options: Options, image_path: str, request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """The session's cluster: a kind cluster we create, or the one --kubeconfig names."""
-    if options.kubeconfig:
-        kube = Kube.from_kubeconfig(Path(options.kubeconfig))
-        clusters.check_reachable(kube.api, options.kubeconfig)
-        yield Cluster("existing", kube, image_path, None)
-        return
     try:
-        with clusters.kind_cluster(
-            options.cluster_name, cluster_tools, keep=options.keep_cluster
-        ) as kind:
-            yield Cluster(
-                options.cluster_name, Kube.from_kubeconfig(kind.kubeconfig_path), image_path, kind
-            )
+        if options.kubeconfig:
+            kube = Kube.from_kubeconfig(Path(options.kubeconfig))
+            clusters.check_reachable(kube.api, options.kubeconfig)
+            yield Cluster("existing", kube, image_path, None)
+            return
+        tools: clusters.Tools = request.getfixturevalue("cluster_tools")
+        with clusters.kind_cluster(options.cluster_name, tools, keep=options.keep_cluster) as kind:
+            kube = Kube.from_kubeconfig(kind.kubeconfig_path)
+            yield Cluster(options.cluster_name, kube, image_path, kind)
     except clusters.ClusterError as err:
         pytest.exit(str(err), returncode=1)
+    except ConfigException as err:
+        pytest.exit(f"the kubeconfig {options.kubeconfig} is not usable: {err}", returncode=1)
 
 
 @pytest.fixture(scope="session")
@@ -248,6 +247,12 @@ def time_to_fail_legs(bookshops: Bookshops) -> Iterator[dict[str, timetofail.Leg
         leg.join(timeout=timetofail.TIMEOUT)
         if leg.shop is not None:
             bookshops.remove(leg.shop)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_timings(options: Options) -> None:
+    """Timings are per run: start the file afresh."""
+    (Path(options.artifacts_dir) / "timings.jsonl").unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

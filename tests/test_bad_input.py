@@ -1,0 +1,58 @@
+"""Bad input fails at once, in one line, before anything is built or created."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness import ROOT
+
+QUICK = 60  # seconds: "at once", with room for a cold Python start on a busy machine
+
+
+def run_suite(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, float]:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "e2e/test_cluster.py",
+         "-k", "node_is_ready", *args],
+        cwd=ROOT, capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    return result.returncode, result.stdout + result.stderr, time.monotonic() - started
+
+
+def test_an_unknown_argocd_version_is_refused_listing_the_pinned_ones() -> None:
+    code, output, took = run_suite("--argocd-version", "v9.9.9")
+    assert code != 0 and took < QUICK
+    assert (
+        "--argocd-version v9.9.9 is not pinned in versions.toml (pinned: v3.6.0, v3.6.1)" in output
+    )
+
+
+def test_an_unknown_image_path_is_refused() -> None:
+    code, output, _ = run_suite("--images", "docker-hub")
+    assert code != 0
+    assert "--images must be auto, public or source, not 'docker-hub'" in output
+
+
+def test_an_unreachable_kubeconfig_fails_in_one_line(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: nowhere\n"
+        "clusters: [{name: nowhere, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "contexts: [{name: nowhere, context: {cluster: nowhere, user: nobody}}]\n"
+        "users: [{name: nobody, user: {token: none}}]\n"
+    )
+    code, output, took = run_suite("--kubeconfig", str(kubeconfig), "--images", "public")
+    assert code != 0 and took < QUICK
+    assert f"the cluster of {kubeconfig} is unreachable" in output
+
+
+def test_docker_not_running_fails_in_one_line(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(Path.home()),
+        "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock",
+    }
+    code, output, took = run_suite("--images", "source", env=env)
+    assert code != 0 and took < QUICK
+    assert "Docker is not running or not reachable" in output
