@@ -5,13 +5,18 @@ the CNI plugins, local-path-provisioner) was built on this machine, so these are
 tests that prove those builds, not just their compilation.
 """
 
+import signal
+import subprocess
+import sys
+
 import pytest
 from kubernetes import client
 
 from e2e import cluster as clusters
 from e2e.conftest import Cluster
 from e2e.kube import deployment_available, run_pod, unique_name
-from e2e.waits import Outcome, pending, succeeded, wait_until
+from e2e.waits import Outcome, failed, pending, succeeded, wait_until
+from harness import ROOT
 
 pytestmark = pytest.mark.cluster
 
@@ -159,3 +164,40 @@ def test_deleting_a_cluster_leaves_nothing_behind(
         created = clusters.docker_objects() - before
         assert any(name in obj for obj in created), f"no container of {name} among {created}"
     assert clusters.docker_objects() - before == set()
+
+
+def run_pytest_in_background(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "e2e/test_cluster.py",
+         "-k", "node_is_ready", *args],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def test_a_taken_cluster_name_fails_at_once(cluster: Cluster, image_path: str) -> None:
+    run = run_pytest_in_background("--cluster-name", cluster.name, f"--images={image_path}")
+    output, _ = run.communicate(timeout=120)
+    assert run.returncode != 0
+    assert f"a kind cluster named {cluster.name!r} already exists" in output
+
+
+def test_ctrl_c_while_the_cluster_starts_leaves_nothing_behind(
+    cluster: Cluster, image_path: str
+) -> None:
+    name = unique_name("ctrl-c")
+    before = clusters.docker_objects()
+    run = run_pytest_in_background("--cluster-name", name, f"--images={image_path}")
+
+    def node_container_started() -> Outcome:
+        if run.poll() is not None:
+            return failed(f"pytest exited early: {run.stdout.read()[-2000:]}")
+        created = clusters.docker_objects() - before
+        if any(f"container {name}-control-plane" == obj for obj in created):
+            return succeeded("the node container is up")
+        return pending(f"the node container of {name} to start")
+
+    wait_until(node_container_started, 120, "the interrupted run's cluster to start")
+    run.send_signal(signal.SIGINT)
+    output, _ = run.communicate(timeout=120)
+    assert run.returncode != 0, output[-2000:]
+    assert clusters.docker_objects() - before == set(), output[-2000:]
