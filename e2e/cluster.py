@@ -9,6 +9,7 @@ them: built here on the source path, pinned downloads on the public path).
 import contextlib
 import logging
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,13 @@ from pathlib import Path
 import yaml
 from pytest_kind import KindCluster
 
+from e2e.waits import Outcome, pending, succeeded, wait_until
 from images import engine, hosttools
 from images.pins import pins
 
 log = logging.getLogger(__name__)
+
+NODE_LABEL = "io.x-k8s.kind.cluster"  # kind labels each node container with its cluster
 
 
 class ClusterError(RuntimeError):
@@ -98,19 +102,41 @@ def kind_cluster(name: str, tools: Tools, *, keep: bool) -> Iterator[KindCluster
             delete_cluster(name, tools.kind)
 
 
-def delete_cluster(name: str, kind: Path) -> None:
+def delete_cluster(name: str, kind: Path, settle: float = 3.0) -> None:
+    """`kind delete cluster`, until no node of it is left for `settle` seconds.
+
+    Interrupted during `kind create`, kind dies but a `docker run` it started may still
+    create the node a moment later; deleting once would leak that container.
+    """
+    quiet_since = time.monotonic()
+
+    def nothing_left() -> Outcome:
+        nonlocal quiet_since
+        nodes = engine.client().api.containers(all=True, filters={"label": f"{NODE_LABEL}={name}"})
+        if nodes:
+            subprocess.run(
+                [str(kind), "delete", "cluster", "--name", name], capture_output=True, check=False
+            )
+            quiet_since = time.monotonic()
+            return pending(f"nodes of {name} to be gone: {[n['Names'] for n in nodes]}")
+        if time.monotonic() - quiet_since < settle:
+            return pending(f"no node of {name} to reappear for {settle:.0f}s")
+        return succeeded(f"no node of {name} left")
+
     subprocess.run(
         [str(kind), "delete", "cluster", "--name", name], capture_output=True, check=False
     )
+    wait_until(nothing_left, 120, f"kind cluster {name} to be deleted")
 
 
 def docker_objects() -> set[str]:
-    """Every container, volume and network Docker has, to diff before/after a cluster."""
-    client = engine.client()
+    """Every container, volume and network Docker has, to diff before/after a cluster
+    (one list call each: objects may vanish while they are being listed)."""
+    api = engine.client().api
     return (
-        {f"container {c.name}" for c in client.containers.list(all=True)}
-        | {f"volume {v.name}" for v in client.volumes.list()}
-        | {f"network {n.name}" for n in client.networks.list()}
+        {f"container {c['Names'][0].lstrip('/')}" for c in api.containers(all=True)}
+        | {f"volume {v['Name']}" for v in api.volumes().get("Volumes") or []}
+        | {f"network {n['Name']}" for n in api.networks()}
     )
 
 

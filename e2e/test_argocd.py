@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from e2e import argocd as argocd_install
 from e2e import gitserver
@@ -13,7 +14,7 @@ from e2e.application import Application
 from e2e.conftest import Bookshops, Cluster
 from e2e.kube import namespace, run_pod, unique_name
 from e2e.kubectl import Kubectl
-from e2e.waits import wait_until
+from e2e.waits import Outcome, pending, succeeded, wait_until
 
 pytestmark = pytest.mark.argocd
 
@@ -40,11 +41,13 @@ def test_an_application_syncs_a_manifest_from_the_git_server(
         revision = gitserver.Branch(kubectl, tmp_path / "git", name).commit(Path(tmp), "trivial")
         # When an Application for it is synced by patching .operation
         template = {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
             "spec": {
                 "project": "migration-e2e",
                 "source": {},
                 "destination": {"server": "https://kubernetes.default.svc"},
-            }
+            },
         }
         app = Application(cluster.kube, name).create(
             template, namespace=name, path="trivial", revision=name, repo_url=git_server
@@ -60,6 +63,19 @@ def test_an_application_syncs_a_manifest_from_the_git_server(
             app.delete()
 
 
+def replaced_and_ready(cluster: Cluster, namespace: str, name: str, old_uid: str) -> Outcome:
+    try:
+        pod = cluster.kube.core.read_namespaced_pod(name, namespace)
+    except ApiException as err:
+        if err.status == 404:
+            return pending(f"{name} to be recreated")
+        raise
+    ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+    if pod.metadata.uid != old_uid and ready:
+        return succeeded(f"a new {name} is Ready")
+    return pending(f"a new {name} to be Ready (same pod: {pod.metadata.uid == old_uid})")
+
+
 def test_postgres_keeps_its_data_across_a_restart_and_v1_migrates_it(
     bookshops: Bookshops, cluster: Cluster
 ) -> None:
@@ -70,8 +86,13 @@ def test_postgres_keeps_its_data_across_a_restart_and_v1_migrates_it(
         with shop.database() as db:
             db.query("CREATE TABLE proof (word text)")
             db.query("INSERT INTO proof VALUES ('kept')")
+        old = cluster.kube.core.read_namespaced_pod("postgres-0", shop.namespace).metadata.uid
         cluster.kube.core.delete_namespaced_pod("postgres-0", shop.namespace)
-        wait_until(shop.postgres.healthy_and_synced, 180, "Postgres back Healthy")
+        wait_until(
+            lambda: replaced_and_ready(cluster, shop.namespace, "postgres-0", old),
+            180,
+            "a new postgres-0 to be Ready",
+        )
         # Then the row is still there (the data lives on the PVC)
         with shop.database() as db:
             assert db.query("SELECT word FROM proof") == [("kept",)]

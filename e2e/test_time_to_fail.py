@@ -5,26 +5,30 @@ times with exponential back-off; Argo CD's PreSync phase waits for the Job all a
 The hardened Job fails at the first error. Both legs: v2.0 deployed, broken v3.0 synced.
 """
 
+from pathlib import Path
+
 import pytest
 
 from e2e import timetofail
+from harness.plugin import Options
 
 pytestmark = [pytest.mark.scenario, pytest.mark.argocd, pytest.mark.starts_early]
 
 
 def test_how_long_a_failing_migration_holds_the_rollout(
-    time_to_fail_legs: dict[str, timetofail.Leg], record_property
+    time_to_fail_legs: dict[str, timetofail.Leg], options: Options
 ) -> None:
     for leg in time_to_fail_legs.values():
         leg.join(timeout=timetofail.TIMEOUT)
         assert not leg.is_alive(), f"{leg.label}: still running after {timetofail.TIMEOUT}s"
         if leg.error:
             raise leg.error
+    timetofail.report(time_to_fail_legs, Path(options.artifacts_dir))
     default, hardened = time_to_fail_legs["default (6)"], time_to_fail_legs["hardened (0)"]
     for leg in (default, hardened):
-        record_property(f"held_s {leg.label}", round(leg.held, 1))
-        print(f"\n{leg.label}: rollout held {leg.held:.0f} s, {leg.pods} pod(s), {leg.phase}")
+        print(f"\n{leg.label}: rollout held {leg.held:.0f} s by {leg.failed_pods} failed pod(s)")
+        # Then each sync failed, and the old version stayed
         assert leg.phase == "Failed" and leg.still_on_v2
-    # Then the default back-off ran 7 pods and held the rollout many times longer
-    assert (default.pods, hardened.pods) == (7, 1)
+    # And the default retried six more times, holding the rollout many times longer
+    assert (default.failed_pods, hardened.failed_pods) == (7, 1)
     assert default.held > 5 * hardened.held
