@@ -240,7 +240,7 @@ def deploy_bookshop(
 def time_to_fail_legs(bookshops: Bookshops) -> Iterator[dict[str, timetofail.Leg]]:
     """The time-to-fail legs, running in the background from the session's start."""
     legs = timetofail.start(
-        lambda label: bookshops.make(f"time-to-fail-{label.split()[0]}", "v1.0")
+        lambda label: bookshops.make(f"time-to-fail-{label.split()[0]}", "v2.0")
     )
     yield legs
     for leg in legs.values():

@@ -118,8 +118,7 @@ def test_auto_sync_does_not_rerun_the_hook_on_an_unchanged_revision(deploy_books
 
 def test_a_failing_migration_keeps_the_old_version_serving(deploy_bookshop) -> None:
     # Given v2.0 deployed
-    shop: Bookshop = deploy_bookshop("v1.0")
-    shop.deploy("v2.0")
+    shop: Bookshop = deploy_bookshop("v2.0")
     before = shop.fingerprint()
     deployment = shop.deployment()
     replica_sets = {rs.metadata.uid for rs in shop.replica_sets()}
@@ -150,8 +149,7 @@ def test_a_failing_migration_keeps_the_old_version_serving(deploy_bookshop) -> N
 
 def test_the_fix_release_recovers(deploy_bookshop) -> None:
     # Given v2.0 deployed and the broken v3.0 failed
-    shop: Bookshop = deploy_bookshop("v1.0")
-    shop.deploy("v2.0")
+    shop: Bookshop = deploy_bookshop("v2.0")
     failed_job = shop.deploy("v3.0") and shop.migration_job().metadata.uid
 
     # When the fix, v3.1, syncs

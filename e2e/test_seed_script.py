@@ -15,8 +15,7 @@ pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
 
 def test_with_the_seed_script_a_failed_migration_rolls_out_anyway(deploy_bookshop) -> None:
     # Given v2.0 deployed with the post's Job, verbatim
-    shop: Bookshop = deploy_bookshop("v1.0", variant="seed")
-    shop.deploy("v2.0")
+    shop: Bookshop = deploy_bookshop("v2.0", variant="seed")
 
     # When the broken v3.0 syncs
     sync = shop.deploy("v3.0")
@@ -38,8 +37,7 @@ def test_with_the_seed_script_a_failed_migration_rolls_out_anyway(deploy_booksho
 
 def test_with_the_hardened_script_the_same_release_is_blocked(deploy_bookshop) -> None:
     # Given v2.0 deployed with the hardened Job
-    shop: Bookshop = deploy_bookshop("v1.0", variant="hardened")
-    shop.deploy("v2.0")
+    shop: Bookshop = deploy_bookshop("v2.0", variant="hardened")
 
     # When the broken v3.0 syncs
     sync = shop.deploy("v3.0")

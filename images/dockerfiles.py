@@ -21,11 +21,11 @@ def dockerfile_image(
     extra_tags: tuple[str, ...] = (),
     tag: str | None = None,
 ) -> str:
-    """Build images/dockerfiles/<name> FROM the Debian base (plus `files` copied into its
-    context), unless an image from the same recipe is already there."""
+    """Build images/dockerfiles/<name> FROM the Debian base, or the BASE build arg (plus
+    `files` copied into its context), unless an image from the same recipe is there."""
     tag = tag or f"{IMAGE_PREFIX}/{name}:{version}"
-    base = base_image()
-    args = {"BASE": base, **(buildargs or {})}
+    args = {"BASE": (buildargs or {}).get("BASE") or base_image(), **(buildargs or {})}
+    base = args["BASE"]
     source = DOCKERFILES / name
     inputs = [p for p in source.rglob("*") if p.is_file()]
     recipe = engine.recipe_digest(

@@ -69,6 +69,7 @@ def build(
     """`docker build` of `context`, labelled with its recipe; a failure tags nothing."""
     step = step or f"build {tag}"
     log = log_file(step)
+    replaced = previous_id(tag)
     with log.open("w") as out:
         try:
             stream = client().api.build(
@@ -90,6 +91,7 @@ def build(
             raise BuildError(step, str(err), log) from None
     for extra in extra_tags:
         retag(tag, extra)
+    drop_if_dangling(replaced)
     return tag
 
 
@@ -149,3 +151,22 @@ def save(tag: str, tarball: Path) -> Path:
             out.write(chunk)
     partial.rename(tarball)
     return tarball
+
+
+def previous_id(tag: str) -> str | None:
+    try:
+        return client().images.get(tag).id
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def drop_if_dangling(image_id: str | None) -> None:
+    """Remove an image a rebuild untagged (a node image is 1.5 GB); keep it if still
+    tagged or used by a container."""
+    if not image_id:
+        return
+    try:
+        if not client().images.get(image_id).tags:
+            client().images.remove(image_id)
+    except docker.errors.APIError:
+        pass  # in use (a running kind node, a build's parent): Docker keeps it

@@ -184,6 +184,7 @@ def node_image() -> str:
         prep = dockerfile_image(
             "kind-node",
             version,
+            tag=f"{IMAGE_PREFIX}/kind-node-prep:{version}",  # the node before its images
             buildargs={"BASE": kind_base()},
             files={
                 **{f"bin/{n}": kube / n for n in ("kubeadm", "kubelet", "kubectl")},
@@ -193,7 +194,7 @@ def node_image() -> str:
         )
     recipe = engine.recipe_digest(
         "kind-node",
-        prep and engine.client().images.get(prep).id,
+        engine.client().images.get(prep).id,
         [engine.client().images.get(i).id for i in images],
     )
     if engine.is_current(tag, recipe):
@@ -231,11 +232,13 @@ def _import_and_commit(prep: str, images: list[str], tag: str, recipe: str) -> N
         if result.exit_code != 0:
             raise BuildError("kind node image: import images", f"exit {result.exit_code}", log)
         repository, _, version = tag.rpartition(":")
+        replaced = engine.previous_id(tag)
         container.commit(
             repository,
             version,
             changes=[NODE_ENTRYPOINT, f"LABEL {engine.RECIPE_LABEL}={recipe}"],
         )
+        engine.drop_if_dangling(replaced)
     finally:
         container.remove(force=True)
         for old in tarballs.glob("*.tar"):
