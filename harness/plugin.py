@@ -8,7 +8,8 @@ from dataclasses import dataclass, fields
 
 import pytest
 
-from images.pins import pins
+from images import argocd_refs
+from images.errors import BuildError
 from images.registry import resolve_image_path
 
 
@@ -33,8 +34,9 @@ class Options:
 HELP = {
     "images": "where images come from: public (pull), source (build here from pinned "
     "sources), auto (public when a registry answers, else source)",
-    "argocd_version": "Argo CD release to install (one pinned in versions.toml; "
-    "default: the one versions.toml names)",
+    "argocd_version": "Argo CD to install: a release pinned in versions.toml or, on the "
+    "source path, any release, branch or commit the Go module proxy resolves "
+    "(default: the one versions.toml names)",
     "artifacts_dir": "where diagnostics of failed scenarios and timings are written",
 }
 KIND_OPTIONS = (
@@ -70,13 +72,21 @@ def read_options(config: pytest.Config) -> Options:
     options = Options(**{f.name: value(f.name) for f in fields(Options)})
     if options.images not in ("auto", "public", "source"):
         raise pytest.UsageError(f"--images must be auto, public or source, not {options.images!r}")
-    known = pins()["argocd"]["releases"]
-    if options.argocd_version and options.argocd_version not in known:
-        raise pytest.UsageError(
-            f"--argocd-version {options.argocd_version} is not pinned in versions.toml "
-            f"(pinned: {', '.join(sorted(known))})"
-        )
+    if options.argocd_version:
+        check_argocd_version(options)
     return options
+
+
+def check_argocd_version(options: Options) -> None:
+    """At once, not after the cluster is up: on the source path a version is either pinned
+    or resolved through the Go module proxy; the public path takes the release's manifest
+    from GitHub by that name."""
+    path, _ = resolve_image_path(options.images)
+    if path == "source":
+        try:
+            argocd_refs.release(options.argocd_version)
+        except BuildError as err:
+            raise pytest.UsageError(f"--argocd-version {err.reason}") from None
 
 
 OPTIONS_KEY = pytest.StashKey[Options]()

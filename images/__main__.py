@@ -12,10 +12,10 @@ from images.errors import BuildError
 
 
 def targets(argocd_version: str | None) -> dict[str, Callable[[], object]]:
-    from images import argocd, kind_node, workloads
+    from images import argocd, argocd_refs, kind_node, workloads
     from images.pins import pins
 
-    version = argocd_version or pins()["argocd"]["default"]
+    version = argocd_refs.release(argocd_version or pins()["argocd"]["default"]).version
     return {
         "node": kind_node.node_image,
         "kind": kind_node.kind_binary,
@@ -33,7 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument(
         "target", nargs="*", help="node, kind, postgres, python, gitserver, argocd (default: all)"
     )
-    build.add_argument("--argocd-version", help="an Argo CD release pinned in versions.toml")
+    build.add_argument(
+        "--argocd-version",
+        help="an Argo CD release pinned in versions.toml, or any release, branch or commit "
+        "the Go module proxy resolves",
+    )
     args = parser.parse_args(argv)
     try:
         available = targets(args.argocd_version)

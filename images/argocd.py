@@ -8,12 +8,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from images import gobuild, programs
+from images import argocd_refs, gobuild, programs
 from images.dockerfiles import dockerfile_image
 from images.errors import BuildError
-from images.pins import argocd_release
-
-MODULE = "github.com/argoproj/argo-cd/v3"
 
 
 @dataclass(frozen=True)
@@ -25,16 +22,7 @@ class ArgoCDImages:
 
 
 def source(version: str) -> Path:
-    return gobuild.module_dir(MODULE, version)
-
-
-def kustomize_version(version: str) -> str:
-    """The kustomize the release ships with, from its own hack/tool-versions.sh."""
-    text = (source(version) / "hack/tool-versions.sh").read_text()
-    found = re.search(r"^(?:KUSTOMIZE_VERSION|kustomize5_version)=(\S+)", text, re.M)
-    if not found:
-        raise BuildError(f"argocd {version}", "no kustomize version in hack/tool-versions.sh")
-    return "v" + found.group(1).lstrip("v")
+    return gobuild.module_dir(argocd_refs.MODULE, version)
 
 
 def public_images(version: str) -> dict[str, str]:
@@ -49,10 +37,9 @@ def public_images(version: str) -> dict[str, str]:
 
 
 def images(version: str) -> ArgoCDImages:
-    release = argocd_release(version)
+    release = argocd_refs.release(version)
     argocd_bin = gobuild.build(programs.argocd(version)) / "cmd"
-    kustomize_at = release.get("kustomize") or kustomize_version(version)
-    kustomize = gobuild.build(programs.kustomize(kustomize_at, release["go"]))
+    kustomize = gobuild.build(programs.kustomize(release.kustomize, release.go))
     src = source(version)
     argocd = dockerfile_image(
         "argocd",

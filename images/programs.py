@@ -1,7 +1,8 @@
 """Every Go program a kind cluster needs, at the versions pinned in versions.toml."""
 
+from images import argocd_refs
 from images.gobuild import GoProgram
-from images.pins import argocd_release, pins
+from images.pins import pins
 
 
 def _go() -> str:
@@ -142,27 +143,27 @@ def local_path_provisioner() -> GoProgram:
 
 def argocd(version: str) -> GoProgram:
     """Argo CD's multi-call binary (./cmd); the component is chosen by the binary's name."""
-    release = argocd_release(version)
-    module = "github.com/argoproj/argo-cd/v3"
+    release = argocd_refs.release(version)
+    module = argocd_refs.MODULE
     package = f"{module}/common"
     stamp = {
         "version": version,
         "gitTag": version,
         "gitTreeState": "clean",
         "buildDate": "1970-01-01T00:00:00Z",
-        "gitCommit": release.get("commit", "unknown"),
+        "gitCommit": "unknown",
     }
     return GoProgram(
         "argocd",
         module,
         version,
         (f"{module}/cmd",),
-        release["go"],
+        release.go,
         ldflags="-s -w " + " ".join(f"-X {package}.{k}={v}" for k, v in stamp.items()),
         # gitops-engine is a nested module the argo-cd zip leaves out; since v3.6 it is
         # tagged gitops-engine/vX.Y.Z with each release.
-        local_replaces={release["gitops_engine_module"]: release["gitops_engine_version"]},
-        extra_requires={release["gitops_engine_module"]: release["gitops_engine_version"]},
+        local_replaces={release.gitops_engine_module: release.gitops_engine_version},
+        extra_requires={release.gitops_engine_module: release.gitops_engine_version},
     )
 
 

@@ -21,10 +21,11 @@ def run_suite(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, 
 
 
 def test_an_unknown_argocd_version_is_refused_listing_the_pinned_ones() -> None:
-    code, output, took = run_suite("--argocd-version", "v9.9.9")
+    code, output, took = run_suite("--argocd-version", "v9.9.9", "--images", "source")
     assert code != 0 and took < QUICK
     assert (
-        "--argocd-version v9.9.9 is not pinned in versions.toml (pinned: v3.6.0, v3.6.1)" in output
+        "--argocd-version 'v9.9.9' is neither pinned in versions.toml (v3.6.0, v3.6.1) "
+        "nor served by the Go module proxy" in output
     )
 
 
