@@ -177,3 +177,16 @@ def kustomize(version: str, go: str) -> GoProgram:
         go,
         ldflags=f"-s -w -X sigs.k8s.io/kustomize/api/provenance.version={version}",
     )
+
+
+def actionlint(version: str, go: str) -> GoProgram:
+    module = "github.com/rhysd/actionlint"
+    return GoProgram(
+        "actionlint",
+        module,
+        version,
+        (f"{module}/cmd/actionlint",),
+        go,
+        # As its release build stamps it (no "v"); `actionlint -version` prints it.
+        ldflags=f"-s -w -X {module}.version={version.lstrip('v')}",
+    )
