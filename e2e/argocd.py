@@ -10,6 +10,7 @@ import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -74,19 +75,40 @@ def install(kube: Kube, kubectl: Kubectl, manifest: str, timeout: float = 300) -
 
 
 def workloads_ready(kube: Kube) -> Outcome:
-    """Ready when every Deployment and StatefulSet is; names the pod that is not, with
+    """Ready when every Deployment and StatefulSet has rolled out its current spec (after
+    an upgrade, the old pods being Ready is not enough); names the pod that is not, with
     its last event, so a failed install says why."""
-    workloads = [
-        *kube.apps.list_namespaced_deployment(NAMESPACE).items,
-        *kube.apps.list_namespaced_stateful_set(NAMESPACE).items,
-    ]
+    workloads = _workloads(kube)
     if not workloads:
         return pending("Argo CD workloads to exist")
     for workload in workloads:
-        want = workload.spec.replicas or 0
-        if (workload.status.ready_replicas or 0) < want:
+        want, status = workload.spec.replicas or 0, workload.status
+        rolled_out = (
+            status.observed_generation == workload.metadata.generation
+            and (status.updated_replicas or 0) == want
+            and (status.ready_replicas or 0) == want
+            and (status.replicas or 0) == want
+        )
+        if not rolled_out:
             return _pod_trouble(kube, workload.metadata.name)
     return succeeded(f"{len(workloads)} Argo CD workloads Ready")
+
+
+def running_versions(kube: Kube) -> set[str]:
+    """The tags of the Argo CD images the workloads run (one, unless mid-upgrade)."""
+    return {
+        container.image.rpartition(":")[2]
+        for workload in _workloads(kube)
+        for container in workload.spec.template.spec.containers
+        if container.image.rpartition(":")[0].endswith("/argocd")
+    }
+
+
+def _workloads(kube: Kube) -> list[Any]:
+    return [
+        *kube.apps.list_namespaced_deployment(NAMESPACE).items,
+        *kube.apps.list_namespaced_stateful_set(NAMESPACE).items,
+    ]
 
 
 def _pod_trouble(kube: Kube, workload: str) -> Outcome:

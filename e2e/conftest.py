@@ -20,7 +20,7 @@ from e2e.kubectl import Kubectl
 from e2e.waits import wait_until
 from harness.plugin import OPTIONS_KEY, Options
 from images import argocd as argocd_images
-from images import engine, hosttools, workloads
+from images import argocd_refs, engine, hosttools, workloads
 from images.errors import BuildError
 from images.pins import pins
 
@@ -113,21 +113,30 @@ def kustomize(image_path: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def argocd_version(options: Options) -> str:
-    return options.argocd_version or pins()["argocd"]["default"]
+def argocd_version(options: Options, image_path: str) -> str:
+    """On the source path, a branch or commit becomes the module version it resolves to."""
+    wanted = options.argocd_version or pins()["argocd"]["default"]
+    return argocd_refs.release(wanted).version if image_path == "source" else wanted
 
 
 @pytest.fixture(scope="session")
-def argocd(
-    cluster: Cluster, kubectl: Kubectl, kustomize: Path, image_path: str, argocd_version: str
-) -> str:
+def argocd(install_argocd: Callable[[str], None], kubectl: Kubectl, argocd_version: str) -> str:
     """Argo CD installed (once per session) from its release's core-install.yaml."""
-    install_argocd(cluster, kubectl, kustomize, image_path, argocd_version)
+    install_argocd(argocd_version)
     argocd_install.apply_project(kubectl, bookshop.MANIFESTS / "argocd/project.yaml")
     return argocd_version
 
 
+@pytest.fixture(scope="session")
 def install_argocd(
+    cluster: Cluster, kubectl: Kubectl, kustomize: Path, image_path: str
+) -> Callable[[str], None]:
+    """Installs a release over whatever runs (`kubectl apply --server-side`, as Argo CD's
+    upgrade docs say) and waits until it has rolled out."""
+    return lambda version: _install_argocd(cluster, kubectl, kustomize, image_path, version)
+
+
+def _install_argocd(
     cluster: Cluster, kubectl: Kubectl, kustomize: Path, image_path: str, version: str
 ) -> None:
     if image_path == "source":
@@ -264,7 +273,15 @@ def _start_slow_scenarios_early(request: pytest.FixtureRequest) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.get_closest_marker("starts_early") is not None)
+    """Slow scenarios collect their results late; whatever reinstalls Argo CD goes last of
+    all, once nothing else (not even a background leg) depends on the controller."""
+    order = ("starts_early", "reinstalls_argocd")
+    items.sort(
+        key=lambda item: max(
+            (rank for rank, name in enumerate(order, 1) if item.get_closest_marker(name)),
+            default=0,
+        )
+    )
 
 
 BOOKSHOPS = pytest.StashKey[list]()
