@@ -8,6 +8,7 @@ controller, no API server and no UI: enough to sync Applications by patching the
 import subprocess
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,11 +67,19 @@ def render(source: InstallSource, kustomize: Path) -> str:
     return yaml.safe_dump_all(docs)
 
 
-def install(kube: Kube, kubectl: Kubectl, manifest: str, timeout: float = 300) -> None:
-    """Apply (server-side: a CRD is over client-side apply's 262 KB) and wait for Ready."""
+def install(
+    kube: Kube,
+    kubectl: Kubectl,
+    manifest: str,
+    timeout: float = 300,
+    meanwhile: Callable[[], None] = lambda: None,
+) -> None:
+    """Apply (server-side: a CRD is over client-side apply's 262 KB), do `meanwhile`
+    while the pods start, and wait for Ready."""
     if NAMESPACE not in {n.metadata.name for n in kube.core.list_namespace().items}:
         kubectl("create", "namespace", NAMESPACE)
     kubectl.apply_server_side(manifest, NAMESPACE)
+    meanwhile()
     wait_until(lambda: workloads_ready(kube), timeout, "every Argo CD workload to be Ready")
 
 

@@ -37,6 +37,8 @@ MANIFESTS = ROOT / "manifests"
 APPLICATIONS = MANIFESTS / "argocd/applications.yaml"
 DB_NAME = DB_USER = "bookshop"
 ONE_SECOND = datetime.timedelta(seconds=1)  # object timestamps have second resolution
+# The tag committed while only Postgres is synced: the app's Application does not exist yet.
+POSTGRES_ONLY = "v1.0"
 
 
 @dataclass(frozen=True)
@@ -67,25 +69,38 @@ class Bookshop:
     # -- given ---------------------------------------------------------------------------
 
     def set_up(self, first_release: str) -> str:
-        """Secrets (never in Git), both Applications, Postgres synced and Healthy; returns
-        the first release's revision (not yet synced to the app)."""
+        """The database, then the app's Application at its first release; returns that
+        release's revision (not yet synced to the app)."""
+        self.provision_database()
+        return self.add_app(first_release)
+
+    def provision_database(self) -> None:
+        """Secrets (never in Git), and Postgres in an Application of its own, synced and
+        Healthy before the app's first PreSync hook needs it."""
         self._create_secrets()
-        revision = self.release(first_release)
-        postgres_template, app_template = yaml.safe_load_all(APPLICATIONS.read_text())
-        for application, template, path in (
-            (self.postgres, postgres_template, "manifests/postgres"),
-            (self.app, app_template, f"manifests/app/overlays/{self.variant}"),
-        ):
-            application.create(
-                template,
-                namespace=self.namespace,
-                path=path,
-                revision=self.branch.name,
-                repo_url=gitserver.URL_IN_CLUSTER,
-            )
+        revision = self.release(POSTGRES_ONLY)
+        self._create_application(self.postgres, "bookshop-postgres")
         self.postgres.sync(revision)
         wait_until(self.postgres.healthy_and_synced, 180, "Postgres to be Synced and Healthy")
+
+    def add_app(self, first_release: str) -> str:
+        revision = self.release(first_release)
+        self._create_application(self.app, "bookshop", f"manifests/app/overlays/{self.variant}")
         return revision
+
+    def _create_application(
+        self, application: Application, template: str, path: str | None = None
+    ) -> None:
+        """From the Application of that name in applications.yaml, for this namespace."""
+        templates = {a["metadata"]["name"]: a for a in yaml.safe_load_all(APPLICATIONS.read_text())}
+        chosen = templates[template]
+        application.create(
+            chosen,
+            namespace=self.namespace,
+            path=path or chosen["spec"]["source"]["path"],
+            revision=self.branch.name,
+            repo_url=gitserver.URL_IN_CLUSTER,
+        )
 
     def tear_down(self) -> None:
         for application in (self.app, self.postgres):

@@ -1,9 +1,12 @@
 """Session fixtures of the end-to-end suite: one cluster, its images, per-test namespaces."""
 
 import signal
+import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +44,9 @@ class Cluster:
     kind: KindCluster | None  # None for an existing cluster given by --kubeconfig
 
     def load_images(self, *tags: str) -> None:
-        """Make locally built images available to the node (kind skips ones present)."""
+        """Make locally built images available to the node (kind skips ones present).
+        One `kind load` for all of them: the app's releases share most layers, which one
+        `docker save` writes once (pytest-kind-ng's load_docker_image takes one image)."""
         if self.image_path != "source":
             return
         if self.kind is None:
@@ -49,8 +54,8 @@ class Cluster:
                 "--images=source needs a kind cluster to load images into; "
                 "an existing cluster (--kubeconfig) must be able to pull them"
             )
-        for tag in tags:
-            self.kind.load_docker_image(tag)
+        load = [str(self.kind.kind_path), "load", "docker-image", "--name", self.name, *tags]
+        subprocess.run(load, check=True)
 
 
 @pytest.fixture(scope="session")
@@ -120,9 +125,21 @@ def argocd_version(options: Options, image_path: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def argocd(install_argocd: Callable[[str], None], kubectl: Kubectl, argocd_version: str) -> str:
-    """Argo CD installed (once per session) from its release's core-install.yaml."""
-    install_argocd(argocd_version)
+def argocd(
+    install_argocd: Callable[..., None],
+    kubectl: Kubectl,
+    argocd_version: str,
+    request: pytest.FixtureRequest,
+) -> str:
+    """Argo CD installed (once per session) from its release's core-install.yaml. While
+    its pods start, the Git server and the app's images, which every scenario needs too,
+    are put in place."""
+
+    def meanwhile() -> None:
+        request.getfixturevalue("git_server")
+        request.getfixturevalue("app_images")
+
+    install_argocd(argocd_version, meanwhile)
     argocd_install.apply_project(kubectl, bookshop.MANIFESTS / "argocd/project.yaml")
     return argocd_version
 
@@ -130,14 +147,23 @@ def argocd(install_argocd: Callable[[str], None], kubectl: Kubectl, argocd_versi
 @pytest.fixture(scope="session")
 def install_argocd(
     cluster: Cluster, kubectl: Kubectl, kustomize: Path, image_path: str
-) -> Callable[[str], None]:
+) -> Callable[..., None]:
     """Installs a release over whatever runs (`kubectl apply --server-side`, as Argo CD's
-    upgrade docs say) and waits until it has rolled out."""
-    return lambda version: _install_argocd(cluster, kubectl, kustomize, image_path, version)
+    upgrade docs say) and waits until it has rolled out; `install(version, meanwhile)`."""
+
+    def install(version: str, meanwhile: Callable[[], None] = lambda: None) -> None:
+        _install_argocd(cluster, kubectl, kustomize, image_path, version, meanwhile)
+
+    return install
 
 
 def _install_argocd(
-    cluster: Cluster, kubectl: Kubectl, kustomize: Path, image_path: str, version: str
+    cluster: Cluster,
+    kubectl: Kubectl,
+    kustomize: Path,
+    image_path: str,
+    version: str,
+    meanwhile: Callable[[], None],
 ) -> None:
     if image_path == "source":
         built = argocd_images.images(version)
@@ -152,7 +178,8 @@ def _install_argocd(
         source = argocd_install.InstallSource(
             version, argocd_install.download_manifest(version), {}
         )
-    argocd_install.install(cluster.kube, kubectl, argocd_install.render(source, kustomize))
+    manifest = argocd_install.render(source, kustomize)
+    argocd_install.install(cluster.kube, kubectl, manifest, meanwhile=meanwhile)
 
 
 @pytest.fixture(scope="session")
@@ -184,21 +211,39 @@ def app_images(cluster: Cluster, image_path: str) -> bookshop.ImageNames:
 
 @dataclass
 class Bookshops:
-    """Makes the app under test, each in a namespace and Applications of its own."""
+    """Makes the app under test, each in a namespace and Applications of its own.
+
+    Every scenario starts with a Postgres of its own, synced and Healthy, which takes a
+    while; so the next one is provisioned in the background while the current scenario
+    runs (its namespace is then named e2e-shop-…, annotated with the scenario)."""
 
     kube: Kube
     kubectl: Kubectl
     images: bookshop.ImageNames
     workdir: Path
+    _spare: Future[bookshop.Bookshop] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _provisioner: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="spare-bookshop")
+    )
 
     def make(
-        self, hint: str, release: str = "v1.0", *, variant: str = "hardened", deploy: bool = True
+        self,
+        hint: str,
+        release: str = "v1.0",
+        *,
+        variant: str = "hardened",
+        deploy: bool = True,
+        spare_for_next: bool = False,
     ) -> bookshop.Bookshop:
-        name = unique_name(f"e2e-{hint[:24]}".rstrip("-_")).replace("_", "-").lower()
-        self.kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-        branch = gitserver.Branch(self.kubectl, self.workdir / name, name)
-        shop = bookshop.Bookshop(self.kube, self.kubectl, name, variant, self.images, branch)
-        revision = shop.set_up(release)
+        shop = self._take_spare() or self._with_database(hint)
+        self.kube.core.patch_namespace(
+            shop.namespace, {"metadata": {"annotations": {SCENARIO_ANNOTATION: hint}}}
+        )
+        if spare_for_next:
+            self.provision_spare()
+        shop.variant = variant
+        revision = shop.add_app(release)
         if deploy:
             sync = shop.sync(revision)
             assert sync.phase == "Succeeded", f"deploying {release} as a given: {sync.message}"
@@ -209,6 +254,39 @@ class Bookshops:
         shop.tear_down()
         self.kube.core.delete_namespace(shop.namespace)
 
+    def provision_spare(self) -> None:
+        with self._lock:
+            if self._spare is None:
+                self._spare = self._provisioner.submit(self._with_database, "shop")
+
+    def close(self) -> None:
+        """The spare nobody took goes too."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        self._provisioner.shutdown(wait=True)
+        if spare is not None and spare.exception() is None:
+            self.remove(spare.result())
+
+    def _take_spare(self) -> bookshop.Bookshop | None:
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        try:
+            return spare.result()
+        except Exception as err:
+            raise RuntimeError(
+                f"provisioning this scenario's Postgres ahead failed: {err}"
+            ) from err
+
+    def _with_database(self, hint: str) -> bookshop.Bookshop:
+        name = unique_name(f"e2e-{hint[:24]}".rstrip("-_")).replace("_", "-").lower()
+        self.kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+        branch = gitserver.Branch(self.kubectl, self.workdir / name, name)
+        shop = bookshop.Bookshop(self.kube, self.kubectl, name, "hardened", self.images, branch)
+        shop.provision_database()
+        return shop
+
 
 @pytest.fixture(scope="session")
 def bookshops(
@@ -218,8 +296,10 @@ def bookshops(
     git_server: str,
     app_images: bookshop.ImageNames,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Bookshops:
-    return Bookshops(cluster.kube, kubectl, app_images, tmp_path_factory.mktemp("git"))
+) -> Iterator[Bookshops]:
+    shops = Bookshops(cluster.kube, kubectl, app_images, tmp_path_factory.mktemp("git"))
+    yield shops
+    shops.close()
 
 
 @pytest.fixture
@@ -231,9 +311,13 @@ def deploy_bookshop(
     made: list[bookshop.Bookshop] = request.node.stash.setdefault(BOOKSHOPS, [])
     started = time.monotonic()
 
+    items = request.session.items
+    later = items[items.index(request.node) + 1 :] if request.node in items else []
+    more_to_come = any("deploy_bookshop" in getattr(item, "fixturenames", ()) for item in later)
+
     def make(release: str = "v1.0", **kwargs: Any) -> bookshop.Bookshop:
         hint = request.node.name.removeprefix("test_")
-        shop = bookshops.make(hint, release, **kwargs)
+        shop = bookshops.make(hint, release, spare_for_next=more_to_come, **kwargs)
         made.append(shop)
         return shop
 
@@ -285,6 +369,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 BOOKSHOPS = pytest.StashKey[list]()
+SCENARIO_ANNOTATION = "migration-e2e/scenario"
 FAILED = pytest.StashKey[bool]()
 
 

@@ -32,7 +32,7 @@ def upgrade_from(argocd: str) -> str:
 
 @pytest.fixture
 def argocd_at(
-    install_argocd: Callable[[str], None], argocd: str, cluster: Cluster
+    install_argocd: Callable[..., None], argocd: str, cluster: Cluster
 ) -> Iterator[Callable[[str], None]]:
     """Puts a release in place; afterwards the session's release runs again, whatever
     happened."""
