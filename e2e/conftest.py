@@ -221,6 +221,7 @@ class Bookshops:
     kubectl: Kubectl
     images: bookshop.ImageNames
     workdir: Path
+    artifacts: Path
     _spare: Future[bookshop.Bookshop] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _provisioner: ThreadPoolExecutor = field(
@@ -246,7 +247,13 @@ class Bookshops:
         revision = shop.add_app(release)
         if deploy:
             sync = shop.sync(revision)
-            assert sync.phase == "Succeeded", f"deploying {release} as a given: {sync.message}"
+            if sync.phase != "Succeeded":
+                # Not the scenario's own failure, so no report hook collects it: do it here.
+                folder = self.artifacts / f"given-{shop.namespace}"
+                summary = diagnostics.collect(shop, folder)
+                raise AssertionError(
+                    f"deploying {release} as a given: {sync.phase}: {sync.message}\n{summary}"
+                )
             wait_until(lambda: shop.rolled_out(release), 300, f"{release} to roll out")
         return shop
 
@@ -296,8 +303,15 @@ def bookshops(
     git_server: str,
     app_images: bookshop.ImageNames,
     tmp_path_factory: pytest.TempPathFactory,
+    options: Options,
 ) -> Iterator[Bookshops]:
-    shops = Bookshops(cluster.kube, kubectl, app_images, tmp_path_factory.mktemp("git"))
+    shops = Bookshops(
+        cluster.kube,
+        kubectl,
+        app_images,
+        tmp_path_factory.mktemp("git"),
+        Path(options.artifacts_dir),
+    )
     yield shops
     shops.close()
 
