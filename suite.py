@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The one command a new machine needs: `python3 suite.py tests|e2e|lint [pytest args]`.
+"""The one command a new machine needs: `python3 suite.py tests|e2e|lint [pytest args]`,
+and `python3 suite.py benchmark --runs N [pytest args]` to time the e2e suite N times.
 
 Why it exists: a fresh checkout has only Python >= 3.11 and Docker. This script makes
 `.venv/` once with the tox pinned in pyproject.toml ([dependency-groups] suite), then runs
@@ -24,7 +25,7 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / "suite-inputs.sha256"
 # What .venv/ and the tox environments are made from; when one changes, both are remade.
 INPUTS = ("pyproject.toml", "sample_django_app/requirements.txt")
-COMMANDS = {"tests": True, "e2e": True, "lint": False}  # command -> needs Docker
+COMMANDS = {"tests": True, "e2e": True, "lint": False, "benchmark": True}  # -> needs Docker
 DOCKER_DOWN = (
     "error: Docker is not running (start it, or run ../shared/sandbox/docker-up on our machines)"
 )

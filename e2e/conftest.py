@@ -1,5 +1,6 @@
 """Session fixtures of the end-to-end suite: one cluster, its images, per-test namespaces."""
 
+import contextlib
 import signal
 import subprocess
 import threading
@@ -42,6 +43,7 @@ class Cluster:
     kube: Kube
     image_path: str
     kind: KindCluster | None  # None for an existing cluster given by --kubeconfig
+    artifacts: Path  # where the session's phases are timed (timings.jsonl)
 
     def load_images(self, *tags: str) -> None:
         """Make locally built images available to the node (kind skips ones present).
@@ -55,13 +57,15 @@ class Cluster:
                 "an existing cluster (--kubeconfig) must be able to pull them"
             )
         load = [str(self.kind.kind_path), "load", "docker-image", "--name", self.name, *tags]
-        subprocess.run(load, check=True)
+        with timings.phase("image load", self.artifacts):
+            subprocess.run(load, check=True)
 
 
 @pytest.fixture(scope="session")
 def cluster_tools(options: Options, image_path: str) -> clusters.Tools:
     try:
-        tools = clusters.tools(image_path)
+        with timings.phase("image build", Path(options.artifacts_dir)):
+            tools = clusters.tools(image_path)
     except BuildError as err:
         pytest.exit(f"building the cluster's images failed: {err}", returncode=1)
     return clusters.Tools(
@@ -74,16 +78,21 @@ def cluster_tools(options: Options, image_path: str) -> clusters.Tools:
 @pytest.fixture(scope="session")
 def cluster(options: Options, image_path: str, request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """The session's cluster: a kind cluster we create, or the one --kubeconfig names."""
+    artifacts = Path(options.artifacts_dir)
     try:
         if options.kubeconfig:
             kube = Kube.from_kubeconfig(Path(options.kubeconfig))
             clusters.check_reachable(kube.api, options.kubeconfig)
-            yield Cluster("existing", kube, image_path, None)
+            yield Cluster("existing", kube, image_path, None, artifacts)
             return
         tools: clusters.Tools = request.getfixturevalue("cluster_tools")
-        with clusters.kind_cluster(options.cluster_name, tools, keep=options.keep_cluster) as kind:
+        with contextlib.ExitStack() as stack:  # times creating it, not the session it serves
+            with timings.phase("cluster create", artifacts):
+                kind = stack.enter_context(
+                    clusters.kind_cluster(options.cluster_name, tools, keep=options.keep_cluster)
+                )
             kube = Kube.from_kubeconfig(kind.kubeconfig_path)
-            yield Cluster(options.cluster_name, kube, image_path, kind)
+            yield Cluster(options.cluster_name, kube, image_path, kind, artifacts)
     except clusters.ClusterError as err:
         pytest.exit(str(err), returncode=1)
     except ConfigException as err:
@@ -93,9 +102,12 @@ def cluster(options: Options, image_path: str, request: pytest.FixtureRequest) -
 @pytest.fixture(scope="session")
 def tool_image(cluster: Cluster, image_path: str) -> str:
     """An image with Python in it, for pods that probe the cluster from inside."""
-    image = (
-        workloads.python_base() if image_path == "source" else pins()["workloads"]["python_public"]
-    )
+    with timings.phase("image build", cluster.artifacts):
+        image = (
+            workloads.python_base()
+            if image_path == "source"
+            else pins()["workloads"]["python_public"]
+        )
     cluster.load_images(image)
     return image
 
@@ -126,6 +138,7 @@ def argocd_version(options: Options, image_path: str) -> str:
 
 @pytest.fixture(scope="session")
 def argocd(
+    cluster: Cluster,
     install_argocd: Callable[..., None],
     kubectl: Kubectl,
     argocd_version: str,
@@ -139,8 +152,9 @@ def argocd(
         request.getfixturevalue("git_server")
         request.getfixturevalue("app_images")
 
-    install_argocd(argocd_version, meanwhile)
-    argocd_install.apply_project(kubectl, bookshop.MANIFESTS / "argocd/project.yaml")
+    with timings.phase("Argo CD install+ready", cluster.artifacts):
+        install_argocd(argocd_version, meanwhile)
+        argocd_install.apply_project(kubectl, bookshop.MANIFESTS / "argocd/project.yaml")
     return argocd_version
 
 
@@ -166,7 +180,8 @@ def _install_argocd(
     meanwhile: Callable[[], None],
 ) -> None:
     if image_path == "source":
-        built = argocd_images.images(version)
+        with timings.phase("image build", cluster.artifacts):
+            built = argocd_images.images(version)
         cluster.load_images(built.argocd, built.redis)
         public = argocd_images.public_images(version)
         source = argocd_install.InstallSource(
@@ -184,9 +199,11 @@ def _install_argocd(
 
 @pytest.fixture(scope="session")
 def git_server(cluster: Cluster) -> str:
-    image = workloads.git_server()
-    cluster.load_images(image)
-    gitserver.deploy(cluster.kube, image, engine.client().images.get(image).id)
+    with timings.phase("Git server ready", cluster.artifacts):
+        with timings.phase("image build", cluster.artifacts):
+            image = workloads.git_server()
+        cluster.load_images(image)
+        gitserver.deploy(cluster.kube, image, engine.client().images.get(image).id)
     return gitserver.URL_IN_CLUSTER
 
 
@@ -196,16 +213,12 @@ def app_images(cluster: Cluster, image_path: str) -> bookshop.ImageNames:
     from sample_django_app import build
     from sample_django_app.releases.apply import releases
 
-    base = (
-        workloads.python_base() if image_path == "source" else pins()["workloads"]["python_public"]
-    )
-    tags = [build.build_image(release, base, build.image_tag(release)) for release in releases()]
-    if image_path == "source":
-        postgres = workloads.postgres()
-        cluster.load_images(postgres)
-    else:
-        postgres = pins()["workloads"]["postgres_public"]
-    cluster.load_images(*tags)
+    with timings.phase("image build", cluster.artifacts):
+        source = image_path == "source"
+        base = workloads.python_base() if source else pins()["workloads"]["python_public"]
+        tags = [build.build_image(r, base, build.image_tag(r)) for r in releases()]
+        postgres = workloads.postgres() if source else pins()["workloads"]["postgres_public"]
+    cluster.load_images(postgres, *tags)
     return bookshop.ImageNames(build.IMAGE_REPOSITORY, postgres)
 
 
@@ -409,5 +422,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     table = timings.markdown(artifacts)
     if table:
         (artifacts / "timings.md").write_text(table)
-        terminalreporter.write_sep("-", f"sync timings (also {artifacts / 'timings.md'})")
+        terminalreporter.write_sep("-", f"timings (also {artifacts / 'timings.md'})")
         terminalreporter.write(table)

@@ -8,6 +8,7 @@ tests that prove those builds, not just their compilation.
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from kubernetes import client
@@ -166,27 +167,32 @@ def test_deleting_a_cluster_leaves_nothing_behind(
     assert clusters.docker_objects() - before == set()
 
 
-def run_pytest_in_background(*args: str) -> subprocess.Popen:
+def run_pytest_in_background(artifacts: Path, *args: str) -> subprocess.Popen:
+    """A nested session, with artifacts of its own: it would restart the outer one's timings."""
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "e2e/test_cluster.py",
-         "-k", "node_is_ready", *args],
+         "-k", "node_is_ready", f"--artifacts-dir={artifacts}", *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
 
-def test_a_taken_cluster_name_fails_at_once(cluster: Cluster, image_path: str) -> None:
-    run = run_pytest_in_background("--cluster-name", cluster.name, f"--images={image_path}")
+def test_a_taken_cluster_name_fails_at_once(
+    cluster: Cluster, image_path: str, tmp_path: Path
+) -> None:
+    run = run_pytest_in_background(
+        tmp_path, "--cluster-name", cluster.name, f"--images={image_path}"
+    )
     output, _ = run.communicate(timeout=120)
     assert run.returncode != 0
     assert f"a kind cluster named {cluster.name!r} already exists" in output
 
 
 def test_ctrl_c_while_the_cluster_starts_leaves_nothing_behind(
-    cluster: Cluster, image_path: str
+    cluster: Cluster, image_path: str, tmp_path: Path
 ) -> None:
     name = unique_name("ctrl-c")
     before = clusters.docker_objects()
-    run = run_pytest_in_background("--cluster-name", name, f"--images={image_path}")
+    run = run_pytest_in_background(tmp_path, "--cluster-name", name, f"--images={image_path}")
 
     def node_container_started() -> Outcome:
         if run.poll() is not None:

@@ -1,9 +1,15 @@
 """How long each step of each sync took: sync start -> hook start -> hook end -> rollout
-done or failure detected. Written as JSON (for tools) and Markdown (for people)."""
+done or failure detected, and how long the session's own phases (image build, cluster
+create, ...) took before the scenarios could start. Written as JSON (for tools, such as
+e2e/benchmark.py) and Markdown (for people)."""
 
+import contextlib
 import datetime
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 from e2e.bookshop import Bookshop
@@ -36,29 +42,82 @@ def of_sync(shop: Bookshop, index: int) -> dict[str, Any]:
 
 def record(shops: list[Bookshop], test: str, duration: float, folder: Path) -> None:
     rows = [{"test": test, **of_sync(shop, i)} for shop in shops for i in range(len(shop.syncs))]
-    entry = {"test": test, "duration_s": round(duration, 1), "syncs": rows}
+    _append(folder, {"test": test, "duration_s": round(duration, 1), "syncs": rows})
+
+
+_open = threading.local()  # .inner: per phase this thread times, innermost last: inner time
+
+
+@contextlib.contextmanager
+def phase(name: str, folder: Path) -> Iterator[None]:
+    """Time one step of the session's setup (`with phase("cluster create", folder):`), so
+    a run shows what its scenarios waited for. A phase inside another counts only in its
+    own row (the Git server's image build is "image build", not "Git server ready"), and
+    phases of one name add up. A step that fails records nothing: that is no measurement."""
+    inner: list[float] = _open.__dict__.setdefault("inner", [])
+    started = monotonic()
+    inner.append(0.0)
+    try:
+        yield
+        took = monotonic() - started
+        own = took - inner[-1]
+    finally:
+        inner.pop()
+    if inner:
+        inner[-1] += took
+    _append(folder, {"phase": name, "duration_s": round(own, 1)})
+
+
+def _append(folder: Path, entry: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "timings.jsonl").open("a") as out:
         out.write(json.dumps(entry) + "\n")
 
 
-def markdown(folder: Path) -> str:
+def read(folder: Path) -> list[dict[str, Any]]:
+    """Every entry of a run's timings.jsonl, in order; none when the run wrote none."""
     path = folder / "timings.jsonl"
     if not path.exists():
-        return ""
-    entries = [json.loads(line) for line in path.read_text().splitlines() if line]
-    lines = [
-        "| scenario | s | syncs: phase (hook start / hook end / sync end / rollout, s) |",
-        "|---|---|---|",
-    ]
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def phases(entries: list[dict[str, Any]]) -> dict[str, float]:
+    """Session phases, summed by name, in the order they first ran."""
+    totals: dict[str, float] = {}
     for entry in entries:
-        syncs = "; ".join(
-            f"{s['phase']} ({_n(s['hook_started_s'])}/{_n(s['hook_finished_s'])}/"
-            f"{_n(s['sync_finished_s'])}/{_n(s['rolled_out_s'])})"
-            for s in entry["syncs"]
-        )
-        lines.append(f"| {entry['test']} | {entry['duration_s']} | {syncs} |")
-    return "\n".join(lines) + "\n"
+        if "phase" in entry:
+            name = entry["phase"]
+            totals[name] = round(totals.get(name, 0.0) + entry["duration_s"], 1)
+    return totals
+
+
+def scenarios(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [entry for entry in entries if "test" in entry]
+
+
+def markdown(folder: Path) -> str:
+    """The session's phases, then each scenario's syncs; empty when nothing was timed."""
+    entries = read(folder)
+    tables = []
+    if totals := phases(entries):
+        lines = ["| session phase | s |", "|---|---|"]
+        lines += [f"| {name} | {seconds:g} |" for name, seconds in totals.items()]
+        tables.append("\n".join(lines) + "\n")
+    if timed := scenarios(entries):
+        lines = [
+            "| scenario | s | syncs: phase (hook start / hook end / sync end / rollout, s) |",
+            "|---|---|---|",
+        ]
+        for entry in timed:
+            syncs = "; ".join(
+                f"{s['phase']} ({_n(s['hook_started_s'])}/{_n(s['hook_finished_s'])}/"
+                f"{_n(s['sync_finished_s'])}/{_n(s['rolled_out_s'])})"
+                for s in entry["syncs"]
+            )
+            lines.append(f"| {entry['test']} | {entry['duration_s']} | {syncs} |")
+        tables.append("\n".join(lines) + "\n")
+    return "\n".join(tables)
 
 
 def _n(value: float | None) -> str:
