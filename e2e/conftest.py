@@ -46,14 +46,13 @@ class Cluster:
     artifacts: Path  # where the session's phases are timed (timings.jsonl)
 
     def load_images(self, *tags: str) -> None:
-        """Make locally built images available to the node (kind skips ones present).
-        One `kind load` for all of them: the app's releases share most layers, which one
-        `docker save` writes once (pytest-kind-ng's load_docker_image takes one image)."""
-        if self.image_path != "source":
-            return
+        """Make images built on this machine available to the node (kind skips ones
+        present); on both paths, since the app's images are always built here. One `kind
+        load` for all: the app's releases share most layers, which one `docker save` writes
+        once (pytest-kind-ng's load_docker_image takes one image)."""
         if self.kind is None:
             raise pytest.UsageError(
-                "--images=source needs a kind cluster to load images into; "
+                f"images built here ({', '.join(tags)}) need a kind cluster to load them into; "
                 "an existing cluster (--kubeconfig) must be able to pull them"
             )
         load = [str(self.kind.kind_path), "load", "docker-image", "--name", self.name, *tags]
@@ -108,7 +107,8 @@ def tool_image(cluster: Cluster, image_path: str) -> str:
             if image_path == "source"
             else pins()["workloads"]["python_public"]
         )
-    cluster.load_images(image)
+    if image_path == "source":  # the public image the node pulls itself
+        cluster.load_images(image)
     return image
 
 
@@ -218,7 +218,7 @@ def app_images(cluster: Cluster, image_path: str) -> bookshop.ImageNames:
         base = workloads.python_base() if source else pins()["workloads"]["python_public"]
         tags = [build.build_image(r, base, build.image_tag(r)) for r in releases()]
         postgres = workloads.postgres() if source else pins()["workloads"]["postgres_public"]
-    cluster.load_images(postgres, *tags)
+    cluster.load_images(*tags, *([postgres] if source else []))
     return bookshop.ImageNames(build.IMAGE_REPOSITORY, postgres)
 
 
