@@ -41,7 +41,6 @@ def pytest_configure(config: pytest.Config) -> None:
 class Cluster:
     name: str
     kube: Kube
-    image_path: str
     kind: KindCluster | None  # None for an existing cluster given by --kubeconfig
     artifacts: Path  # where the session's phases are timed (timings.jsonl)
 
@@ -75,14 +74,14 @@ def cluster_tools(options: Options, image_path: str) -> clusters.Tools:
 
 
 @pytest.fixture(scope="session")
-def cluster(options: Options, image_path: str, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+def cluster(options: Options, request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """The session's cluster: a kind cluster we create, or the one --kubeconfig names."""
     artifacts = Path(options.artifacts_dir)
     try:
         if options.kubeconfig:
             kube = Kube.from_kubeconfig(Path(options.kubeconfig))
             clusters.check_reachable(kube.api, options.kubeconfig)
-            yield Cluster("existing", kube, image_path, None, artifacts)
+            yield Cluster("existing", kube, None, artifacts)
             return
         tools: clusters.Tools = request.getfixturevalue("cluster_tools")
         with contextlib.ExitStack() as stack:  # times creating it, not the session it serves
@@ -91,7 +90,7 @@ def cluster(options: Options, image_path: str, request: pytest.FixtureRequest) -
                     clusters.kind_cluster(options.cluster_name, tools, keep=options.keep_cluster)
                 )
             kube = Kube.from_kubeconfig(kind.kubeconfig_path)
-            yield Cluster(options.cluster_name, kube, image_path, kind, artifacts)
+            yield Cluster(options.cluster_name, kube, kind, artifacts)
     except clusters.ClusterError as err:
         pytest.exit(str(err), returncode=1)
     except ConfigException as err:

@@ -11,13 +11,14 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
 import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from images import engine, workloads
-from images.cache import cache_dir, host_ca_bundle
+from images.cache import cache_dir, host_ca_bundle, log_file
 from images.errors import BuildError
 
 DEFAULT_GOPROXY = "https://proxy.golang.org"
@@ -118,24 +119,68 @@ def wrapper_gomod(program: GoProgram) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build(program: GoProgram) -> Path:
-    """The program's binaries, built once per recipe and cached."""
-    out = cache_dir("go", "out") / program.key
+def build(program: GoProgram, *, on_host: bool = False) -> Path:
+    """The program's binaries, built once per recipe and cached. In the builder container
+    by default; `on_host` for pure-Go tools needed where the builder image (a debootstrap,
+    as root) cannot be made, such as a pull request's runner."""
+    key = f"{program.key}-host" if on_host else program.key
+    out = cache_dir("go", "out") / key
     if (out / ".complete").exists():
         return out
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    src = cache_dir("go", "src", program.key)
+    src = cache_dir("go", "src", key)
     (src / "go.mod").write_text(wrapper_gomod(program))
     go = toolchain(program.go)
-    tags = f"-tags={','.join(program.tags)}" if program.tags else ""
-    script = " && ".join(
-        [
-            "go mod tidy",
-            f"go build -trimpath {tags} -ldflags {shlex.quote(program.ldflags)} -o /out/ "
-            + " ".join(program.packages),
-        ]
-    )
+    (_build_on_host if on_host else _build_in_container)(program, go, src, out)
+    (out / ".complete").write_text(program.key)
+    return out
+
+
+def _go_commands(program: GoProgram, out: str) -> list[list[str]]:
+    tags = [f"-tags={','.join(program.tags)}"] if program.tags else []
+    build = ["go", "build", "-trimpath", *tags, "-ldflags", program.ldflags, "-o", f"{out}/"]
+    return [["go", "mod", "tidy"], [*build, *program.packages]]
+
+
+def _go_environment(program: GoProgram, mod: str, build: str) -> dict[str, str]:
+    return {
+        "GOMODCACHE": mod,
+        "GOCACHE": build,
+        "GOTOOLCHAIN": "local",
+        "GOFLAGS": "-buildvcs=false",
+        "GOPROXY": os.environ.get("GOPROXY", DEFAULT_GOPROXY),
+        "CGO_ENABLED": "1" if program.cgo else "0",
+    }
+
+
+def _build_on_host(program: GoProgram, go: Path, src: Path, out: Path) -> None:
+    if program.cgo:
+        raise BuildError(f"go {program.name}", "needs cgo: build it in the builder container")
+    # Caches of its own: the builder container writes go/mod and go/build as root.
+    env = {
+        **os.environ,
+        **_go_environment(
+            program, str(cache_dir("go", "host", "mod")), str(cache_dir("go", "host", "build"))
+        ),
+        "PATH": f"{go / 'bin'}:{os.environ.get('PATH', '')}",
+    }
+    step = f"go build {program.name} {program.version} (host)"
+    log = log_file(step)
+    for command in _go_commands(program, str(out)):
+        with log.open("a") as output:
+            output.write(f"$ {' '.join(command)}\n")
+            output.flush()
+            result = subprocess.run(
+                command, cwd=src, env=env, stdout=output, stderr=subprocess.STDOUT, check=False
+            )
+        if result.returncode != 0:
+            last = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            raise BuildError(step, f"exit status {result.returncode}: {last[0][:300]}", log)
+
+
+def _build_in_container(program: GoProgram, go: Path, src: Path, out: Path) -> None:
+    script = " && ".join(shlex.join(c) for c in _go_commands(program, "/out"))
     volumes = {
         str(go): {"bind": "/usr/local/go", "mode": "ro"},
         str(cache_dir("go", "mod")): {"bind": "/cache/mod", "mode": "rw"},
@@ -154,16 +199,9 @@ def build(program: GoProgram) -> Path:
         workdir="/src",
         environment={
             "PATH": "/usr/local/go/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "GOMODCACHE": "/cache/mod",
-            "GOCACHE": "/cache/build",
-            "GOTOOLCHAIN": "local",
-            "GOFLAGS": "-buildvcs=false",
-            "GOPROXY": os.environ.get("GOPROXY", DEFAULT_GOPROXY),
-            "CGO_ENABLED": "1" if program.cgo else "0",
+            **_go_environment(program, "/cache/mod", "/cache/build"),
         },
     )
-    (out / ".complete").write_text(program.key)
-    return out
 
 
 def module_dir(module: str, version: str) -> Path:

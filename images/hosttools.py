@@ -6,18 +6,13 @@ actionlint, which is built from its Go module on both paths.
 """
 
 import io
-import os
-import shutil
 import stat
-import subprocess
 import tarfile
 import urllib.request
 from pathlib import Path
 
 from images import gobuild, programs
-from images.cache import cache_dir, log_file
-from images.errors import BuildError
-from images.gobuild import GoProgram
+from images.cache import cache_dir
 from images.pins import pins
 
 
@@ -60,50 +55,7 @@ def actionlint(image_path: str) -> Path:
         return gobuild.build(program) / "actionlint"
     # The builder container needs the Debian base (debootstrap, as root), which a pull
     # request's runner does not have; actionlint is pure Go, so build it on the host.
-    return _go_build_on_host(program) / "actionlint"
-
-
-def _go_build_on_host(program: GoProgram) -> Path:
-    """gobuild.build without the container: the same wrapper module, the proxy's Go."""
-    if program.cgo:
-        raise BuildError(f"go {program.name}", "needs cgo: build it in the builder container")
-    out = cache_dir("go", "out") / f"{program.key}-host"
-    if (out / ".complete").exists():
-        return out
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    src = cache_dir("go", "src", f"{program.key}-host")
-    (src / "go.mod").write_text(gobuild.wrapper_gomod(program))
-    go = str(gobuild.toolchain(program.go) / "bin" / "go")
-    tags = [f"-tags={','.join(program.tags)}"] if program.tags else []
-    # Caches of its own: the builder container writes go/mod and go/build as root.
-    env = {
-        **os.environ,
-        "GOMODCACHE": str(cache_dir("go", "host", "mod")),
-        "GOCACHE": str(cache_dir("go", "host", "build")),
-        "GOTOOLCHAIN": "local",
-        "GOFLAGS": "-buildvcs=false",
-        "GOPROXY": os.environ.get("GOPROXY", gobuild.DEFAULT_GOPROXY),
-        "CGO_ENABLED": "0",
-    }
-    step = f"go build {program.name} {program.version} (host)"
-    log = log_file(step)
-    for command in (
-        [go, "mod", "tidy"],
-        [go, "build", "-trimpath", *tags, "-ldflags", program.ldflags, "-o", f"{out}/",
-         *program.packages],
-    ):  # fmt: skip
-        with log.open("a") as output:
-            output.write(f"$ {' '.join(command)}\n")
-            output.flush()
-            result = subprocess.run(
-                command, cwd=src, env=env, stdout=output, stderr=subprocess.STDOUT, check=False
-            )
-        if result.returncode != 0:
-            last = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
-            raise BuildError(step, f"exit status {result.returncode}: {last[0][:300]}", log)
-    (out / ".complete").write_text(program.key)
-    return out
+    return gobuild.build(program, on_host=True) / "actionlint"
 
 
 def _download(url: str, name: str, member: str | None = None) -> Path:
