@@ -1,6 +1,7 @@
 """Session fixtures of the end-to-end suite: one cluster, its images, per-test namespaces."""
 
 import contextlib
+import dataclasses
 import signal
 import subprocess
 import threading
@@ -24,7 +25,7 @@ from e2e.kubectl import Kubectl
 from e2e.waits import wait_until
 from harness.plugin import OPTIONS_KEY, Options
 from images import argocd as argocd_images
-from images import argocd_refs, engine, hosttools, workloads
+from images import argocd_refs, engine, hosttools, kind_node, workloads
 from images.errors import BuildError
 from images.pins import pins
 
@@ -46,7 +47,8 @@ class Cluster:
 
     def load_images(self, *tags: str) -> None:
         """Make images built on this machine available to the node (kind skips ones
-        present); on both paths, since the app's images are always built here. One `kind
+        present, as all are on a preloaded node); on both paths, since the app's images
+        are always built here. One `kind
         load` for all: the app's releases share most layers, which one `docker save` writes
         once (pytest-kind-ng's load_docker_image takes one image)."""
         if self.kind is None:
@@ -83,7 +85,10 @@ def cluster(options: Options, request: pytest.FixtureRequest) -> Iterator[Cluste
             clusters.check_reachable(kube.api, options.kubeconfig)
             yield Cluster("existing", kube, None, artifacts)
             return
-        tools: clusters.Tools = request.getfixturevalue("cluster_tools")
+        tools = dataclasses.replace(
+            request.getfixturevalue("cluster_tools"),
+            node_image=request.getfixturevalue("session_node_image"),
+        )
         with contextlib.ExitStack() as stack:  # times creating it, not the session it serves
             with timings.phase("cluster create", artifacts):
                 kind = stack.enter_context(
@@ -95,6 +100,38 @@ def cluster(options: Options, request: pytest.FixtureRequest) -> Iterator[Cluste
         pytest.exit(str(err), returncode=1)
     except ConfigException as err:
         pytest.exit(f"the kubeconfig {options.kubeconfig} is not usable: {err}", returncode=1)
+
+
+@pytest.fixture(scope="session")
+def session_node_image(
+    cluster_tools: clusters.Tools,
+    options: Options,
+    image_path: str,
+    argocd_version: str,
+    request: pytest.FixtureRequest,
+) -> str:
+    """On the source path the session's cluster starts from a node image that already
+    holds every image the session loads, so a new cluster loads nothing (its `kind load`
+    calls find them present). Clusters that tests make on the side, and a node image the
+    user names, stay plain."""
+    if image_path != "source" or options.kind_image:
+        return cluster_tools.node_image
+    artifacts = Path(options.artifacts_dir)
+    with timings.phase("image build", artifacts):
+        argocd_versions = {argocd_version}
+        if any(item.get_closest_marker("reinstalls_argocd") for item in request.session.items):
+            argocd_versions.add(argocd_refs.pinned_before(argocd_version) or argocd_version)
+        argocd = [argocd_images.images(version) for version in sorted(argocd_versions)]
+        apps, postgres = _app_release_images(source=True)
+        images = [
+            *(image for built in argocd for image in (built.argocd, built.redis)),
+            workloads.git_server(),
+            workloads.python_base(),
+            *apps,
+            postgres,
+        ]
+    with timings.phase("node image preload", artifacts):
+        return kind_node.with_images(cluster_tools.node_image, images)
 
 
 @pytest.fixture(scope="session")
@@ -210,15 +247,24 @@ def git_server(cluster: Cluster) -> str:
 def app_images(cluster: Cluster, image_path: str) -> bookshop.ImageNames:
     """Every release of the app, built once and loaded once; Postgres beside them."""
     from sample_django_app import build
-    from sample_django_app.releases.apply import releases
 
+    source = image_path == "source"
     with timings.phase("image build", cluster.artifacts):
-        source = image_path == "source"
-        base = workloads.python_base() if source else pins()["workloads"]["python_public"]
-        tags = [build.build_image(r, base, build.image_tag(r)) for r in releases()]
-        postgres = workloads.postgres() if source else pins()["workloads"]["postgres_public"]
+        tags, postgres = _app_release_images(source)
     cluster.load_images(*tags, *([postgres] if source else []))
     return bookshop.ImageNames(build.IMAGE_REPOSITORY, postgres)
+
+
+def _app_release_images(source: bool) -> tuple[list[str], str]:
+    """The app's release images, always built here, and Postgres (built here on the
+    source path, the public image otherwise)."""
+    from sample_django_app import build
+    from sample_django_app.releases.apply import releases
+
+    base = workloads.python_base() if source else pins()["workloads"]["python_public"]
+    tags = [build.build_image(r, base, build.image_tag(r)) for r in releases()]
+    postgres = workloads.postgres() if source else pins()["workloads"]["postgres_public"]
+    return tags, postgres
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import subprocess
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
@@ -143,12 +144,11 @@ def import_rootfs(tarball: Path, tag: str, recipe: str, changes: Iterable[str] =
     return tag
 
 
-def save(tag: str, tarball: Path) -> Path:
-    """`docker save` one image to a tarball (the input of `ctr images import`)."""
+def save(tarball: Path, *tags: str) -> Path:
+    """`docker save` images into one tarball (the input of `ctr images import`): layers
+    they share are written once. The CLI, as kind uses it: the SDK saves one image."""
     partial = tarball.with_suffix(".partial")
-    with partial.open("wb") as out:
-        for chunk in client().api.get_image(tag):
-            out.write(chunk)
+    subprocess.run(["docker", "save", "--output", str(partial), *tags], check=True)
     partial.rename(tarball)
     return tarball
 
