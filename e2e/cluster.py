@@ -74,17 +74,24 @@ def existing_clusters(kind: Path) -> list[str]:
     return out.split()
 
 
-@contextlib.contextmanager
-def kind_cluster(name: str, tools: Tools, *, keep: bool) -> Iterator[KindCluster]:
-    """A kind cluster for the session; reused only when kept, deleted after unless kept."""
+def check_name(name: str, kind: Path, *, keep: bool) -> bool:
+    """Whether a cluster of that name exists; a taken name is an error unless kept.
+    Called before any slow step, so the error comes at once."""
     engine.client()  # fails at once, in one line, when Docker is not running
-    exists = name in existing_clusters(tools.kind)
+    exists = name in existing_clusters(kind)
     if exists and not keep:
         raise ClusterError(
             f"a kind cluster named {name!r} already exists: delete it "
             f"(kind delete cluster --name {name}), pick another --cluster-name, "
             "or pass --keep-cluster to reuse it"
         )
+    return exists
+
+
+@contextlib.contextmanager
+def kind_cluster(name: str, tools: Tools, *, keep: bool) -> Iterator[KindCluster]:
+    """A kind cluster for the session; reused only when kept, deleted after unless kept."""
+    exists = check_name(name, tools.kind, keep=keep)
     cluster = KindCluster(
         name, image=tools.node_image, kind_path=tools.kind, kubectl_path=tools.kubectl
     )

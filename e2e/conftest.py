@@ -85,10 +85,9 @@ def cluster(options: Options, request: pytest.FixtureRequest) -> Iterator[Cluste
             clusters.check_reachable(kube.api, options.kubeconfig)
             yield Cluster("existing", kube, None, artifacts)
             return
-        tools = dataclasses.replace(
-            request.getfixturevalue("cluster_tools"),
-            node_image=request.getfixturevalue("session_node_image"),
-        )
+        tools: clusters.Tools = request.getfixturevalue("cluster_tools")
+        clusters.check_name(options.cluster_name, tools.kind, keep=options.keep_cluster)
+        tools = dataclasses.replace(tools, node_image=request.getfixturevalue("session_node_image"))
         with contextlib.ExitStack() as stack:  # times creating it, not the session it serves
             with timings.phase("cluster create", artifacts):
                 kind = stack.enter_context(
@@ -108,20 +107,20 @@ def session_node_image(
     options: Options,
     image_path: str,
     argocd_version: str,
-    request: pytest.FixtureRequest,
 ) -> str:
     """On the source path the session's cluster starts from a node image that already
-    holds every image the session loads, so a new cluster loads nothing (its `kind load`
-    calls find them present). Clusters that tests make on the side, and a node image the
-    user names, stay plain."""
+    holds every image the suite loads, so a new cluster loads nothing (its `kind load`
+    calls find them present). The set does not depend on which tests are selected (the
+    upgrade test's older Argo CD is in it), or a nested or narrower session would remake
+    the image for the next full one. Clusters that tests make on the side, and a node
+    image the user names, stay plain."""
     if image_path != "source" or options.kind_image:
         return cluster_tools.node_image
     artifacts = Path(options.artifacts_dir)
     with timings.phase("image build", artifacts):
-        argocd_versions = {argocd_version}
-        if any(item.get_closest_marker("reinstalls_argocd") for item in request.session.items):
-            argocd_versions.add(argocd_refs.pinned_before(argocd_version) or argocd_version)
-        argocd = [argocd_images.images(version) for version in sorted(argocd_versions)]
+        upgrade_from = argocd_refs.pinned_before(argocd_version)
+        argocd_versions = sorted({argocd_version, upgrade_from or argocd_version})
+        argocd = [argocd_images.images(version) for version in argocd_versions]
         apps, postgres = _app_release_images(source=True)
         images = [
             *(image for built in argocd for image in (built.argocd, built.redis)),

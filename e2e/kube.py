@@ -62,8 +62,13 @@ def pod_finished(kube: Kube, namespace: str, name: str) -> Outcome:
     if phase == "Succeeded":
         return succeeded(f"pod {name} succeeded")
     if phase == "Failed":
+        ended = [
+            f"{s.name} {t.reason} (exit {t.exit_code}){': ' + t.message if t.message else ''}"
+            for s in pod.status.container_statuses or []
+            if s.state and (t := s.state.terminated)
+        ]
         logs = kube.core.read_namespaced_pod_log(name, namespace, tail_lines=20)
-        return failed(f"pod {name} failed: {logs}")
+        return failed(f"pod {name} failed: {'; '.join(ended) or pod.status.reason}; logs: {logs}")
     waiting = [
         f"{s.name}: {s.state.waiting.reason}"
         for s in pod.status.container_statuses or []
