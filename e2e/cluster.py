@@ -17,7 +17,8 @@ from pathlib import Path
 import yaml
 from pytest_kind import KindCluster
 
-from e2e.waits import Outcome, pending, succeeded, wait_until
+from e2e.kube import Kube, deployment_available
+from e2e.waits import Outcome, State, pending, succeeded, wait_until
 from images import engine, hosttools
 from images.pins import pins
 
@@ -30,23 +31,41 @@ class ClusterError(RuntimeError):
     """A cluster could not be made or reached; the message is one line."""
 
 
-def kind_config() -> str:
+def kind_config(cgroup_v1: bool) -> str:
     """kind's cluster config, with what nested nodes on cgroup v1 hosts need."""
+    containerd = [
+        # The node lacks CAP_SYS_RESOURCE, so runc cannot lower a pod's oom_score_adj
+        # below containerd's own; clamping to it (as rootless kind does) avoids that.
+        '[plugins."io.containerd.grpc.v1.cri"]\n  restrict_oom_score_adj = true\n',
+    ]
+    kubelet = "kind: KubeletConfiguration\n"
+    if cgroup_v1:
+        # Kubernetes >= 1.35 refuses cgroup v1 hosts unless told not to.
+        kubelet += "failCgroupV1: false\n"
+        # With the systemd driver on cgroup v1, runc freezes a starting container's
+        # cgroup to apply its device rules, and on a busy host the freeze can time out:
+        # the pod fails to start ("error setting cgroup config for procHooks process:
+        # unable to freeze", kubernetes/kubernetes#131087), which fails a Job with
+        # backoffLimit 0. The cgroupfs driver writes the rules without freezing (kind
+        # used it for Kubernetes < 1.24); kubelet and containerd must agree.
+        kubelet += "cgroupDriver: cgroupfs\n"
+        containerd.append(
+            '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n'
+            "  SystemdCgroup = false\n"
+        )
     config = {
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
         "nodes": [{"role": "control-plane"}],
-        "containerdConfigPatches": [
-            # The node lacks CAP_SYS_RESOURCE, so runc cannot lower a pod's oom_score_adj
-            # below containerd's own; clamping to it (as rootless kind does) avoids that.
-            '[plugins."io.containerd.grpc.v1.cri"]\n  restrict_oom_score_adj = true\n',
-        ],
-        "kubeadmConfigPatches": [
-            # Kubernetes >= 1.35 refuses cgroup v1 hosts unless told not to.
-            "kind: KubeletConfiguration\nfailCgroupV1: false\n",
-        ],
+        "containerdConfigPatches": containerd,
+        "kubeadmConfigPatches": [kubelet],
     }
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def host_has_cgroup_v1() -> bool:
+    """Nodes share the host's cgroup version; Docker reports it."""
+    return str(engine.client().info().get("CgroupVersion")) == "1"
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,38 @@ def tools(image_path: str) -> Tools:
     else:
         node_image = pins()["kind"]["public_node_image"]
     return Tools(hosttools.kind(image_path), hosttools.kubectl(image_path), node_image)
+
+
+def node_ready(kube: Kube) -> Outcome:
+    nodes = kube.core.list_node().items
+    if not nodes:
+        return pending("a node to register")
+    for node in nodes:
+        ready = next((c for c in node.status.conditions if c.type == "Ready"), None)
+        if not ready or ready.status != "True":
+            return pending(f"node {node.metadata.name} Ready, is {ready and ready.reason}")
+    return succeeded(f"{len(nodes)} node(s) Ready")
+
+
+def kube_proxy_ready(kube: Kube) -> Outcome:
+    proxy = kube.apps.read_namespaced_daemon_set("kube-proxy", "kube-system").status
+    if proxy.desired_number_scheduled and proxy.number_ready == proxy.desired_number_scheduled:
+        return succeeded("kube-proxy ready")
+    return pending(f"kube-proxy ready on every node, is {proxy.number_ready}")
+
+
+def system_ready(kube: Kube) -> Outcome:
+    """What every pod relies on, and `kind create` does not wait for: the node Ready,
+    CoreDNS answering, kube-proxy routing Service addresses. A pod started earlier can
+    fail to resolve a name."""
+    for outcome in (
+        node_ready(kube),
+        deployment_available(kube, "kube-system", "coredns"),
+        kube_proxy_ready(kube),
+    ):
+        if outcome[0] is not State.SUCCEEDED:
+            return outcome
+    return succeeded("the node, CoreDNS and kube-proxy are ready")
 
 
 def existing_clusters(kind: Path) -> list[str]:
@@ -96,7 +147,7 @@ def kind_cluster(name: str, tools: Tools, *, keep: bool) -> Iterator[KindCluster
         name, image=tools.node_image, kind_path=tools.kind, kubectl_path=tools.kubectl
     )
     config = cluster.path / "kind-config.yaml"
-    config.write_text(kind_config())
+    config.write_text(kind_config(host_has_cgroup_v1()))
     try:
         if exists:
             log.info("reusing kept kind cluster %s", name)

@@ -93,7 +93,12 @@ def cluster(options: Options, request: pytest.FixtureRequest) -> Iterator[Cluste
                 kind = stack.enter_context(
                     clusters.kind_cluster(options.cluster_name, tools, keep=options.keep_cluster)
                 )
-            kube = Kube.from_kubeconfig(kind.kubeconfig_path)
+                kube = Kube.from_kubeconfig(kind.kubeconfig_path)
+                wait_until(
+                    lambda: clusters.system_ready(kube),
+                    180,
+                    "the new cluster's node, CoreDNS and kube-proxy to be ready",
+                )
             yield Cluster(options.cluster_name, kube, kind, artifacts)
     except clusters.ClusterError as err:
         pytest.exit(str(err), returncode=1)

@@ -22,19 +22,8 @@ from harness import ROOT
 pytestmark = pytest.mark.cluster
 
 
-def node_ready(cluster: Cluster) -> Outcome:
-    nodes = cluster.kube.core.list_node().items
-    if not nodes:
-        return pending("a node to register")
-    for node in nodes:
-        ready = next((c for c in node.status.conditions if c.type == "Ready"), None)
-        if not ready or ready.status != "True":
-            return pending(f"node {node.metadata.name} Ready, is {ready and ready.reason}")
-    return succeeded(f"{len(nodes)} node(s) Ready")
-
-
 def test_the_node_is_ready(cluster: Cluster) -> None:
-    wait_until(lambda: node_ready(cluster), 120, "the node to be Ready")
+    wait_until(lambda: clusters.node_ready(cluster.kube), 120, "the node to be Ready")
 
 
 def test_a_pod_resolves_a_service_name_through_coredns(
