@@ -36,6 +36,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupt)
+    # A shell script that starts the suite with `&` hands it SIGINT ignored, and Python
+    # keeps it so: a Ctrl-C (or CI's SIGINT) would then leave the cluster running.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass(frozen=True)
