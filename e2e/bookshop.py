@@ -301,6 +301,14 @@ class Bookshop:
         ]
         return pending(f"pods {left} to be gone") if left else succeeded("pods gone")
 
+    def migration_job_gone(self) -> Outcome:
+        """No Job left: one being deleted stays until its pods and finalizers are gone."""
+        job = self.migration_job()
+        if job is None:
+            return succeeded("the migration Job is gone")
+        deleting = "being deleted" if job.metadata.deletion_timestamp else "not deleted"
+        return pending(f"the migration Job to be gone, is {deleting}")
+
     def migration_waiting(self) -> Outcome:
         """The migration's pod is running (and so, with the lock held, waiting)."""
         job = self.migration_job()

@@ -69,7 +69,7 @@ def test_terminating_a_stuck_sync_ends_it_without_touching_the_app(deploy_booksh
         assert sync.phase == "Failed", sync.phase
         assert sync.message == "Operation terminated"
         wait_until(lambda: shop.gone(pods), 120, "the migration pod to be gone")
-        assert shop.migration_job() is None
+        wait_until(shop.migration_job_gone, 60, "Argo CD's deletion of the hook Job")
     # And once the lock is free, nothing was migrated and the app was never touched
     assert holds(still_on(shop, "v2.0", generation))
     assert shop.fingerprint() == before
