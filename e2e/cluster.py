@@ -7,6 +7,7 @@ them: built here on the source path, pinned downloads on the public path).
 """
 
 import contextlib
+import json
 import logging
 import subprocess
 import time
@@ -84,6 +85,19 @@ def tools(image_path: str) -> Tools:
     else:
         node_image = pins()["kind"]["public_node_image"]
     return Tools(hosttools.kind(image_path), hosttools.kubectl(image_path), node_image)
+
+
+def kubelet_config(kube: Kube) -> dict:
+    """The configuration each node's kubelet really runs with (its /configz), which is
+    what our kind config must have changed."""
+    configs = {}
+    for node in kube.core.list_node().items:
+        name = node.metadata.name
+        response = kube.core.connect_get_node_proxy_with_path(
+            name, "configz", _preload_content=False
+        )
+        configs[name] = json.loads(response.data)["kubeletconfig"]
+    return configs
 
 
 def node_ready(kube: Kube) -> Outcome:

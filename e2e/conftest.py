@@ -25,9 +25,10 @@ from e2e.kubectl import Kubectl
 from e2e.waits import wait_until
 from harness.plugin import OPTIONS_KEY, Options
 from images import argocd as argocd_images
-from images import argocd_refs, engine, hosttools, kind_node, workloads
+from images import argocd_refs, engine, hosttools, kind_node, session
 from images.errors import BuildError
 from images.pins import pins
+from images.session import SessionImages
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -47,13 +48,16 @@ class Cluster:
     kube: Kube
     kind: KindCluster | None  # None for an existing cluster given by --kubeconfig
     artifacts: Path  # where the session's phases are timed (timings.jsonl)
+    preloaded: frozenset[str] = frozenset()  # images its node image already holds
 
     def load_images(self, *tags: str) -> None:
-        """Make images built on this machine available to the node (kind skips ones
-        present, as all are on a preloaded node); on both paths, since the app's images
-        are always built here. One `kind
+        """Make images built on this machine available to the node, on both paths, since
+        the app's images are always built here; a preloaded node has them all. One `kind
         load` for all: the app's releases share most layers, which one `docker save` writes
         once (pytest-kind-ng's load_docker_image takes one image)."""
+        tags = tuple(tag for tag in tags if tag not in self.preloaded)
+        if not tags:
+            return
         if self.kind is None:
             raise pytest.UsageError(
                 f"images built here ({', '.join(tags)}) need a kind cluster to load them into; "
@@ -90,7 +94,8 @@ def cluster(options: Options, request: pytest.FixtureRequest) -> Iterator[Cluste
             return
         tools: clusters.Tools = request.getfixturevalue("cluster_tools")
         clusters.check_name(options.cluster_name, tools.kind, keep=options.keep_cluster)
-        tools = dataclasses.replace(tools, node_image=request.getfixturevalue("session_node_image"))
+        node_image, preloaded = request.getfixturevalue("session_node_image")
+        tools = dataclasses.replace(tools, node_image=node_image)
         with contextlib.ExitStack() as stack:  # times creating it, not the session it serves
             with timings.phase("cluster create", artifacts):
                 kind = stack.enter_context(
@@ -102,7 +107,7 @@ def cluster(options: Options, request: pytest.FixtureRequest) -> Iterator[Cluste
                     180,
                     "the new cluster's node, CoreDNS and kube-proxy to be ready",
                 )
-            yield Cluster(options.cluster_name, kube, kind, artifacts)
+            yield Cluster(options.cluster_name, kube, kind, artifacts, preloaded)
     except clusters.ClusterError as err:
         pytest.exit(str(err), returncode=1)
     except ConfigException as err:
@@ -110,49 +115,39 @@ def cluster(options: Options, request: pytest.FixtureRequest) -> Iterator[Cluste
 
 
 @pytest.fixture(scope="session")
+def session_images(options: Options, image_path: str, argocd_version: str) -> SessionImages:
+    try:
+        with timings.phase("image build", Path(options.artifacts_dir)):
+            return session.build(image_path == "source", argocd_version)
+    except BuildError as err:
+        pytest.exit(f"building the session's images failed: {err}", returncode=1)
+
+
+@pytest.fixture(scope="session")
 def session_node_image(
     cluster_tools: clusters.Tools,
     options: Options,
     image_path: str,
-    argocd_version: str,
-) -> str:
+    request: pytest.FixtureRequest,
+) -> tuple[str, frozenset[str]]:
     """On the source path the session's cluster starts from a node image that already
-    holds every image the suite loads, so a new cluster loads nothing (its `kind load`
-    calls find them present). The set does not depend on which tests are selected (the
-    upgrade test's older Argo CD is in it), or a nested or narrower session would remake
-    the image for the next full one. Clusters that tests make on the side, and a node
-    image the user names, stay plain."""
+    holds every image the session runs, so a new cluster loads nothing. Clusters that
+    tests make on the side, and a node image the user names, stay plain. Returns the
+    node image and the images in it."""
     if image_path != "source" or options.kind_image:
-        return cluster_tools.node_image
-    artifacts = Path(options.artifacts_dir)
-    with timings.phase("image build", artifacts):
-        upgrade_from = argocd_refs.pinned_before(argocd_version)
-        argocd_versions = sorted({argocd_version, upgrade_from or argocd_version})
-        argocd = [argocd_images.images(version) for version in argocd_versions]
-        apps, postgres = _app_release_images(source=True)
-        images = [
-            *(image for built in argocd for image in (built.argocd, built.redis)),
-            workloads.git_server(),
-            workloads.python_base(),
-            *apps,
-            postgres,
-        ]
-    with timings.phase("node image preload", artifacts):
-        return kind_node.with_images(cluster_tools.node_image, images)
+        return cluster_tools.node_image, frozenset()
+    images: SessionImages = request.getfixturevalue("session_images")
+    with timings.phase("node image preload", Path(options.artifacts_dir)):
+        node = kind_node.with_images(cluster_tools.node_image, images.built_here())
+    return node, frozenset(images.built_here())
 
 
 @pytest.fixture(scope="session")
-def tool_image(cluster: Cluster, image_path: str) -> str:
+def tool_image(cluster: Cluster, session_images: SessionImages) -> str:
     """An image with Python in it, for pods that probe the cluster from inside."""
-    with timings.phase("image build", cluster.artifacts):
-        image = (
-            workloads.python_base()
-            if image_path == "source"
-            else pins()["workloads"]["python_public"]
-        )
-    if image_path == "source":  # the public image the node pulls itself
-        cluster.load_images(image)
-    return image
+    if session_images.source:  # the public image the node pulls itself
+        cluster.load_images(session_images.python)
+    return session_images.python
 
 
 @pytest.fixture
@@ -203,13 +198,14 @@ def argocd(
 
 @pytest.fixture(scope="session")
 def install_argocd(
-    cluster: Cluster, kubectl: Kubectl, kustomize: Path, image_path: str
+    cluster: Cluster, kubectl: Kubectl, kustomize: Path, request: pytest.FixtureRequest
 ) -> Callable[..., None]:
     """Installs a release over whatever runs (`kubectl apply --server-side`, as Argo CD's
     upgrade docs say) and waits until it has rolled out; `install(version, meanwhile)`."""
 
     def install(version: str, meanwhile: Callable[[], None] = lambda: None) -> None:
-        _install_argocd(cluster, kubectl, kustomize, image_path, version, meanwhile)
+        images: SessionImages = request.getfixturevalue("session_images")
+        _install_argocd(cluster, kubectl, kustomize, images, version, meanwhile)
 
     return install
 
@@ -218,13 +214,13 @@ def _install_argocd(
     cluster: Cluster,
     kubectl: Kubectl,
     kustomize: Path,
-    image_path: str,
+    images: SessionImages,
     version: str,
     meanwhile: Callable[[], None],
 ) -> None:
-    if image_path == "source":
+    if images.source:
         with timings.phase("image build", cluster.artifacts):
-            built = argocd_images.images(version)
+            built = images.argocd_release(version)
         cluster.load_images(built.argocd, built.redis)
         public = argocd_images.public_images(version)
         source = argocd_install.InstallSource(
@@ -241,37 +237,22 @@ def _install_argocd(
 
 
 @pytest.fixture(scope="session")
-def git_server(cluster: Cluster) -> str:
+def git_server(cluster: Cluster, session_images: SessionImages) -> str:
     with timings.phase("Git server ready", cluster.artifacts):
-        with timings.phase("image build", cluster.artifacts):
-            image = workloads.git_server()
+        image = session_images.git_server
         cluster.load_images(image)
         gitserver.deploy(cluster.kube, image, engine.client().images.get(image).id)
     return gitserver.URL_IN_CLUSTER
 
 
 @pytest.fixture(scope="session")
-def app_images(cluster: Cluster, image_path: str) -> bookshop.ImageNames:
+def app_images(cluster: Cluster, session_images: SessionImages) -> bookshop.ImageNames:
     """Every release of the app, built once and loaded once; Postgres beside them."""
     from sample_django_app import build
 
-    source = image_path == "source"
-    with timings.phase("image build", cluster.artifacts):
-        tags, postgres = _app_release_images(source)
-    cluster.load_images(*tags, *([postgres] if source else []))
-    return bookshop.ImageNames(build.IMAGE_REPOSITORY, postgres)
-
-
-def _app_release_images(source: bool) -> tuple[list[str], str]:
-    """The app's release images, always built here, and Postgres (built here on the
-    source path, the public image otherwise)."""
-    from sample_django_app import build
-    from sample_django_app.releases.apply import releases
-
-    base = workloads.python_base() if source else pins()["workloads"]["python_public"]
-    tags = [build.build_image(r, base, build.image_tag(r)) for r in releases()]
-    postgres = workloads.postgres() if source else pins()["workloads"]["postgres_public"]
-    return tags, postgres
+    images = session_images
+    cluster.load_images(*images.app_releases, *([images.postgres] if images.source else []))
+    return bookshop.ImageNames(build.IMAGE_REPOSITORY, images.postgres)
 
 
 @dataclass

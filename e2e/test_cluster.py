@@ -26,6 +26,18 @@ def test_the_node_is_ready(cluster: Cluster) -> None:
     wait_until(lambda: clusters.node_ready(cluster.kube), 120, "the node to be Ready")
 
 
+def test_the_kubelet_uses_the_cgroup_driver_the_host_needs(cluster: Cluster) -> None:
+    """On a cgroup v1 host, kind's default systemd driver freezes each starting
+    container's cgroup, and under load the freeze times out and fails the pod (a
+    backoffLimit-0 hook Job with it): our kind config switches the node to cgroupfs."""
+    if cluster.kind is None:
+        pytest.skip("an existing cluster (--kubeconfig): its nodes are not ours to configure")
+    wanted = "cgroupfs" if clusters.host_has_cgroup_v1() else "systemd"
+    configs = clusters.kubelet_config(cluster.kube)
+    drivers = {node: config["cgroupDriver"] for node, config in configs.items()}
+    assert drivers and set(drivers.values()) == {wanted}, drivers
+
+
 def test_a_pod_resolves_a_service_name_through_coredns(
     cluster: Cluster, test_namespace: str, tool_image: str
 ) -> None:

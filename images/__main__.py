@@ -12,7 +12,7 @@ from images.errors import BuildError
 
 
 def targets(argocd_version: str | None) -> dict[str, Callable[[], object]]:
-    from images import argocd, argocd_refs, kind_node, workloads
+    from images import argocd, argocd_refs, kind_node, session, workloads
     from images.pins import pins
 
     version = argocd_refs.release(argocd_version or pins()["argocd"]["default"]).version
@@ -23,6 +23,7 @@ def targets(argocd_version: str | None) -> dict[str, Callable[[], object]]:
         "python": workloads.python_base,
         "gitserver": workloads.git_server,
         "argocd": lambda: argocd.images(version),
+        "preload": lambda: session.preloaded_node(version),
     }
 
 
@@ -31,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build what is missing, reuse what is cached")
     build.add_argument(
-        "target", nargs="*", help="node, kind, postgres, python, gitserver, argocd (default: all)"
+        "target",
+        nargs="*",
+        help="node, kind, postgres, python, gitserver, argocd, preload (the node image "
+        "holding every image of an e2e session); default: all",
     )
     build.add_argument(
         "--argocd-version",
