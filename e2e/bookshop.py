@@ -192,6 +192,18 @@ class Bookshop:
         self.syncs.append(sync)
         return sync
 
+    def evict(self, pod: client.V1Pod, grace_period: int | None = None) -> None:
+        """Evict `pod` through the Eviction API, as `kubectl drain` does: the pod gets
+        the DisruptionTarget condition a plain delete does not give it."""
+        self.kube.core.create_namespaced_pod_eviction(
+            pod.metadata.name,
+            self.namespace,
+            client.V1Eviction(
+                metadata=client.V1ObjectMeta(name=pod.metadata.name, namespace=self.namespace),
+                delete_options=client.V1DeleteOptions(grace_period_seconds=grace_period),
+            ),
+        )
+
     def enable_auto_sync(self) -> None:
         self.app.patch({"spec": {"syncPolicy": {"automated": {}}}})
 

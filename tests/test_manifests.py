@@ -77,6 +77,9 @@ def test_the_hardened_job_is_the_seed_plus_its_hardening_only(kustomize: Path) -
     spec, pod = hardened["spec"], hardened["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert spec["backoffLimit"] == 0
+    assert spec["podFailurePolicy"]["rules"] == [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}
+    ]
     assert spec["activeDeadlineSeconds"] > 0
     assert "ttlSecondsAfterFinished" not in spec, "the Job must stay until the next sync"
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -87,7 +90,7 @@ def test_the_hardened_job_is_the_seed_plus_its_hardening_only(kustomize: Path) -
     assert script.split("set -euo pipefail\n", 1)[1] == script_of(seed)
 
     # Undo exactly the hardening: what is left must be the seed's Job.
-    for key in ("backoffLimit", "activeDeadlineSeconds"):
+    for key in ("backoffLimit", "podFailurePolicy", "activeDeadlineSeconds"):
         del spec[key]
     del pod["securityContext"]
     del container["securityContext"]
