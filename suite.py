@@ -3,8 +3,9 @@
 and `python3 suite.py benchmark --runs N [pytest args]` to time the e2e suite N times.
 
 Why it exists: a fresh checkout has only Python >= 3.11 and Docker. This script makes
-`.venv/` once with the tox pinned in pyproject.toml ([dependency-groups] suite), then runs
-`tox -e <command> -- <args>`; tox builds each environment from the project's own pins.
+`.venv/` once with the tox (and tox-uv) pinned in pyproject.toml ([dependency-groups]
+suite), then runs `tox -e <command> -- <args>`; tox builds each environment from the
+project's own pins.
 Standard library only, so it runs before anything is installed.
 """
 
@@ -39,12 +40,11 @@ def inputs_hash() -> str:
     return digest.hexdigest()
 
 
-def tox_requirement() -> str:
+def suite_requirements() -> list[str]:
     import tomllib  # 3.11+, imported after the version check
 
     with (ROOT / "pyproject.toml").open("rb") as f:
-        (requirement,) = tomllib.load(f)["dependency-groups"]["suite"]
-    return requirement
+        return tomllib.load(f)["dependency-groups"]["suite"]
 
 
 def bootstrap() -> None:
@@ -52,14 +52,15 @@ def bootstrap() -> None:
     wanted = inputs_hash()
     if STAMP.is_file() and STAMP.read_text().strip() == wanted:
         return
-    requirement = tox_requirement()
-    print(f"suite: creating .venv/ with {requirement} (pins changed or first run)", flush=True)
+    requirements = suite_requirements()
+    listed = " ".join(requirements)
+    print(f"suite: creating .venv/ with {listed} (pins changed or first run)", flush=True)
     # Environments built from the old pins go too, so nothing stale survives a pin change.
     shutil.rmtree(ROOT / ".tox", ignore_errors=True)
     venv.EnvBuilder(clear=True, with_pip=True).create(VENV)
     pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    if run([*pip, requirement]) != 0:
-        sys.exit(f"error: installing {requirement} into .venv/ failed (see pip's output above)")
+    if run([*pip, *requirements]) != 0:
+        sys.exit(f"error: installing {listed} into .venv/ failed (see pip's output above)")
     STAMP.write_text(wanted + "\n")
 
 
