@@ -76,14 +76,15 @@ class Tools:
     node_image: str
 
 
-def tools(image_path: str) -> Tools:
-    """kind, kubectl and the node image: built here (source) or released ones (public)."""
-    if image_path == "source":
+def tools(image_path: str, node_image: str | None = None) -> Tools:
+    """kind, kubectl and the node image: built here (source) or released ones (public).
+    A node image the user names is not built (on the source path that is Kubernetes and
+    its images: tens of minutes cold, for nothing)."""
+    if not node_image and image_path == "source":
         from images import kind_node
 
         node_image = kind_node.node_image()
-    else:
-        node_image = pins()["kind"]["public_node_image"]
+    node_image = node_image or pins()["kind"]["public_node_image"]
     return Tools(hosttools.kind(image_path), hosttools.kubectl(image_path), node_image)
 
 

@@ -72,13 +72,13 @@ class Cluster:
 def cluster_tools(options: Options, image_path: str) -> clusters.Tools:
     try:
         with timings.phase("image build", Path(options.artifacts_dir)):
-            tools = clusters.tools(image_path)
+            tools = clusters.tools(image_path, options.kind_image)
     except BuildError as err:
         pytest.exit(f"building the cluster's images failed: {err}", returncode=1)
     return clusters.Tools(
         kind=Path(options.kind_bin) if options.kind_bin else tools.kind,
         kubectl=Path(options.kind_kubectl_bin) if options.kind_kubectl_bin else tools.kubectl,
-        node_image=options.kind_image or tools.node_image,
+        node_image=tools.node_image,
     )
 
 
