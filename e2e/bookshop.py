@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from psycopg import sql
 
 from e2e import gitserver
 from e2e.application import Application, Sync
@@ -192,15 +190,14 @@ class Bookshop:
         self.syncs.append(sync)
         return sync
 
-    def evict(self, pod: client.V1Pod, grace_period: int | None = None) -> None:
+    def evict(self, pod: client.V1Pod) -> None:
         """Evict `pod` through the Eviction API, as `kubectl drain` does: the pod gets
         the DisruptionTarget condition a plain delete does not give it."""
         self.kube.core.create_namespaced_pod_eviction(
             pod.metadata.name,
             self.namespace,
             client.V1Eviction(
-                metadata=client.V1ObjectMeta(name=pod.metadata.name, namespace=self.namespace),
-                delete_options=client.V1DeleteOptions(grace_period_seconds=grace_period),
+                metadata=client.V1ObjectMeta(name=pod.metadata.name, namespace=self.namespace)
             ),
         )
 
@@ -287,18 +284,9 @@ class Bookshop:
 
     @contextlib.contextmanager
     def holding_lock(self, table: str) -> Iterator[None]:
-        """An open transaction holding a SHARE lock on `table`, as a long report or a
-        forgotten psql session would: writes to it, and DDL on it, wait."""
-        with self.database() as db:
-            conn = psycopg.connect(
-                host=db.host, port=db.port, dbname=db.name, user=db.user, password=db.password
-            )
-            try:
-                conn.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(sql.Identifier(table)))
-                yield
-            finally:
-                conn.rollback()
-                conn.close()
+        """A transaction holding a lock on `table` (harness.Database.holding_lock)."""
+        with self.database() as db, db.holding_lock(table):
+            yield
 
     def migration_pods(self, job: client.V1Job) -> list[client.V1Pod]:
         return self.kube.core.list_namespaced_pod(

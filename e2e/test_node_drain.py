@@ -16,10 +16,6 @@ from e2e.waits import holds, wait_until
 
 pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
 
-# The script's bash is its pod's PID 1 and ignores SIGTERM (test_stuck_migration.py), so
-# the default 30 s grace period would only make the test wait longer.
-GRACE_PERIOD = 2
-
 
 def test_a_migration_evicted_by_a_node_drain_starts_again_and_the_deploy_goes_on(
     deploy_bookshop,
@@ -33,7 +29,7 @@ def test_a_migration_evicted_by_a_node_drain_starts_again_and_the_deploy_goes_on
         evicted = shop.migration_pods(job)
 
         # When a node drain evicts the migration's pod
-        shop.evict(evicted[0], GRACE_PERIOD)
+        shop.evict(evicted[0])
 
         # Then the same Job starts the migration again, and the sync goes on
         wait_until(lambda: shop.gone(evicted), 120, "the evicted pod to be gone")

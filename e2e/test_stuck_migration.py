@@ -3,12 +3,14 @@
 A stuck migration (here: waiting for a lock a test transaction holds, as a forgotten
 psql session would) keeps the sync Running and the Deployment untouched. Argo CD has no
 timeout of its own for hooks: the hardened Job's activeDeadlineSeconds is what ends it,
-or an operator terminating the sync.
+or an operator terminating the sync. Terminating stops the migration only if the Job's
+script passes SIGTERM on, which the post's does not.
 """
 
 import datetime
 
 import pytest
+from kubernetes import client
 
 from e2e.bookshop import Bookshop
 from e2e.waits import Outcome, all_of, failed, holds, stays_true, succeeded, wait_until
@@ -16,6 +18,7 @@ from e2e.waits import Outcome, all_of, failed, holds, stays_true, succeeded, wai
 pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
 
 DEADLINE = 20  # seconds: the hardened Job's activeDeadlineSeconds, shortened for the test
+GRACE_PERIOD = 30  # seconds: the migration pod's terminationGracePeriodSeconds (the default)
 
 
 def still_on(shop: Bookshop, tag: str, generation: int) -> Outcome:
@@ -24,6 +27,18 @@ def still_on(shop: Bookshop, tag: str, generation: int) -> Outcome:
     if image.endswith(f":{tag}") and deployment.metadata.generation == generation:
         return succeeded(f"Deployment still on {tag}")
     return failed(f"Deployment changed: {image}, generation {deployment.metadata.generation}")
+
+
+def terminated_while_waiting(shop: Bookshop) -> list[client.V1Pod]:
+    """A v3.1 sync whose migration waits for the held lock, terminated by an operator
+    (it ends Failed, "Operation terminated"); the migration's pods, as they were then."""
+    sync = shop.start_sync(shop.release("v3.1"))
+    wait_until(shop.migration_waiting, 120, "the migration to start and wait")
+    pods = shop.migration_pods(shop.migration_job())
+    sync.terminate()
+    sync.wait(120)
+    assert (sync.phase, sync.message) == ("Failed", "Operation terminated")
+    return pods
 
 
 def test_a_stuck_migration_holds_the_rollout_until_its_deadline(deploy_bookshop) -> None:
@@ -54,41 +69,34 @@ def test_a_stuck_migration_holds_the_rollout_until_its_deadline(deploy_bookshop)
 
 
 def test_terminating_a_stuck_sync_ends_it_without_touching_the_app(deploy_bookshop) -> None:
+    """The hardened script passes SIGTERM on to its running step, so the migration stops
+    when Argo CD deletes the Job, well within the pod's grace period, and rolls back."""
     # Given v2.0 deployed, and a transaction holding a lock the next migration needs
     shop: Bookshop = deploy_bookshop("v2.0")
     generation = shop.deployment().metadata.generation
     before = shop.fingerprint()
     with shop.holding_lock("bookshop_book"):
         # When v3.1 syncs (deadline 600 s) and an operator terminates it while it waits
-        sync = shop.start_sync(shop.release("v3.1"))
-        wait_until(shop.migration_waiting, 120, "the migration to start and wait")
-        pods = shop.migration_pods(shop.migration_job())
-        sync.terminate()
-        sync.wait(120)
-        # Then the operation ended as terminated, and Argo CD deleted the running hook
-        assert sync.phase == "Failed", sync.phase
-        assert sync.message == "Operation terminated"
-        wait_until(lambda: shop.gone(pods), 120, "the migration pod to be gone")
+        pods = terminated_while_waiting(shop)
+        # Then Argo CD deleted the running hook, and its migration stopped at once
+        wait_until(lambda: shop.gone(pods), GRACE_PERIOD - 5, "the migration pod to stop")
         wait_until(shop.migration_job_gone, 60, "Argo CD's deletion of the hook Job")
     # And once the lock is free, nothing was migrated and the app was never touched
     assert holds(still_on(shop, "v2.0", generation))
     assert shop.fingerprint() == before
 
 
-def test_terminating_does_not_stop_a_migration_already_running(deploy_bookshop) -> None:
-    """What the post does not say: the seed's `/bin/bash -c` is its pod's PID 1, which
-    ignores SIGTERM. Terminating the sync deletes the Job, but its migration lives on
-    for the pod's grace period (30 s) and, if its lock frees up meanwhile, commits:
-    the new schema lands under the old version, with no sync to show for it."""
-    # Given v2.0 deployed, and a v3.1 sync stuck on a lock, then terminated
-    shop: Bookshop = deploy_bookshop("v2.0")
+def test_terminating_does_not_stop_the_posts_migration_already_running(
+    deploy_bookshop,
+) -> None:
+    """What the post does not say: its `/bin/bash -c` is the pod's PID 1, which ignores
+    SIGTERM. Terminating the sync deletes the Job, but its migration lives on for the
+    pod's grace period (30 s) and, if its lock frees up meanwhile, commits: the new
+    schema lands under the old version, with no sync to show for it."""
+    # Given v2.0 deployed with the post's Job, and a v3.1 sync stuck on a lock, terminated
+    shop: Bookshop = deploy_bookshop("v2.0", variant="seed")
     with shop.holding_lock("bookshop_book"):
-        sync = shop.start_sync(shop.release("v3.1"))
-        wait_until(shop.migration_waiting, 120, "the migration to start and wait")
-        pods = shop.migration_pods(shop.migration_job())
-        sync.terminate()
-        sync.wait(120)
-        assert sync.message == "Operation terminated"
+        pods = terminated_while_waiting(shop)
         # When the lock is released while the terminated pod is still shutting down
         assert not holds(shop.gone(pods)), "the pod was gone already"
     wait_until(lambda: shop.gone(pods), 120, "the migration pod to be gone")

@@ -25,7 +25,7 @@ from sample_django_app.releases import apply
 
 SCRIPTS = Path(__file__).resolve().parent / "job-scripts"
 SEED_SCRIPT = SCRIPTS / "seed.sh"  # the seed's Job script, verbatim (no `set -e`)
-HARDENED_SCRIPT = SCRIPTS / "hardened.sh"  # the same with `set -euo pipefail`
+HARDENED_SCRIPT = SCRIPTS / "hardened.sh"  # the same with `set -euo pipefail`, SIGTERM passed on
 TIMEOUT = 120  # seconds for any one manage.py command or script
 
 
@@ -60,6 +60,28 @@ class Database:
         with self._connect() as conn:
             cursor = conn.execute(query, params)
             return cursor.fetchall() if cursor.description else []
+
+    @contextmanager
+    def holding_lock(self, table: str) -> Iterator[None]:
+        """An open transaction holding a SHARE lock on `table`, as a long report or a
+        forgotten psql session would: writes to it, and DDL on it, wait."""
+        with self._connect() as conn:
+            conn.autocommit = False
+            try:
+                conn.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(sql.Identifier(table)))
+                yield
+            finally:
+                conn.rollback()
+
+    def sessions(self, application: str) -> list[tuple[str, str | None]]:
+        """The sessions a client named `application` has open here: (state, what it
+        waits for)."""
+        rows = self.query(
+            "SELECT state, wait_event_type FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = %s",
+            (application,),
+        )
+        return [(state, wait) for state, wait in rows]
 
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(
@@ -126,6 +148,20 @@ def run_job_script(
         ["/bin/bash", "-c", script.read_text()], cwd=tree.path, env=environment(tree, db),
         capture_output=True, text=True, timeout=TIMEOUT, check=False,
     )  # fmt: skip
+
+
+JOB_APPLICATION = "job-script"  # the Postgres application_name of a started script's sessions
+
+
+def start_job_script(script: Path, tree: ReleaseTree, db: Database, log: Path) -> subprocess.Popen:
+    """The same, left running (to be stopped, as a pod is); its output goes to `log`, and
+    its sessions are named JOB_APPLICATION (libpq reads PGAPPNAME)."""
+    env = {**environment(tree, db), "PGAPPNAME": JOB_APPLICATION}
+    with log.open("w") as out:
+        return subprocess.Popen(
+            ["/bin/bash", "-c", script.read_text()], cwd=tree.path, env=env,
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,19 @@ from pathlib import Path
 
 import pytest
 
+from e2e.waits import Outcome, pending, succeeded, wait_until
 from sample_django_app.harness import (
     HARDENED_SCRIPT,
+    JOB_APPLICATION,
     SEED_SCRIPT,
+    TIMEOUT,
     Database,
     ReleaseTree,
     applied_migrations,
     loaddata,
     migrate,
     run_job_script,
+    start_job_script,
 )
 
 pytest_plugins = ("sample_django_app.pytest_plugin",)
@@ -90,10 +94,52 @@ def test_both_scripts_deploy_a_good_release(
     assert LOADED in result.stdout
 
 
-def test_hardened_script_is_the_seed_script_after_strict_mode() -> None:
-    """The two variants the manifests use differ only in the line that matters."""
+def test_hardened_script_is_the_seed_script_in_strict_mode_passing_sigterm_on() -> None:
+    """The two variants the manifests use run the same steps; the hardened one adds only
+    strict mode and the trap, each step in the background so that the trap can run."""
     seed = SEED_SCRIPT.read_text().splitlines()
     hardened = HARDENED_SCRIPT.read_text().splitlines()
     prologue, rest = hardened[: -len(seed)], hardened[-len(seed) :]
-    assert rest == seed
-    assert [line for line in prologue if not line.startswith("#")] == ["set -euo pipefail"]
+    assert [line.removesuffix(' & step=$!; wait "$step"') for line in rest] == seed
+    assert [line for line in prologue if not line.startswith("#")] == [
+        "set -euo pipefail",
+        """trap 'kill -TERM "$step"' TERM""",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("script", "commits"), [(SEED_SCRIPT, True), (HARDENED_SCRIPT, False)], ids=["seed", "hardened"]
+)
+def test_stopping_the_job_during_its_migration(
+    script: Path, commits: bool, release_tree: Releases, app_db: Database, tmp_path: Path
+) -> None:
+    """Stopping the Job's pod (a terminated sync, the deadline, a drain) sends its bash a
+    SIGTERM. The seed's bash does not pass it on: the migration runs on and commits once
+    its lock frees. The hardened script passes it on, and the migration's transaction
+    rolls back."""
+    # given v2.0 deployed, and a transaction holding a lock v3.1's migration needs
+    assert migrate(release_tree("v2.0"), app_db).returncode == 0
+    with app_db.holding_lock("bookshop_book"):
+        job = start_job_script(script, release_tree("v3.1"), app_db, tmp_path / "job.log")
+        wait_until(lambda: waiting_for_a_lock(app_db), 60, "v3.1's migration to wait")
+
+        # when the Job is stopped while its migration waits
+        job.terminate()
+        job.wait(TIMEOUT)
+
+    # then, once the migration's session is gone, v3.1's migration committed, or not
+    wait_until(lambda: no_session_left(app_db), 60, "the migration's session to end")
+    migrated = applied_migrations(app_db)[-1] == "0004_unique_book_slugs"
+    assert migrated is commits, (tmp_path / "job.log").read_text()
+
+
+def waiting_for_a_lock(db: Database) -> Outcome:
+    sessions = db.sessions(JOB_APPLICATION)
+    if any(wait == "Lock" for _, wait in sessions):
+        return succeeded("the Job's migration waits for a lock")
+    return pending(f"the Job's migration to wait for a lock, its sessions: {sessions}")
+
+
+def no_session_left(db: Database) -> Outcome:
+    sessions = db.sessions(JOB_APPLICATION)
+    return pending(f"no session of the Job, has {sessions}") if sessions else succeeded("none")
