@@ -7,6 +7,7 @@ Each sync is tagged with its own `initiatedBy.username`, so "finished" always me
 
 import copy
 import datetime
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,8 @@ from kubernetes.client.exceptions import ApiException
 from e2e.argocd import GROUP, NAMESPACE, VERSION
 from e2e.kube import Kube
 from e2e.waits import Outcome, failed, pending, succeeded, wait_until
+
+log = logging.getLogger(__name__)
 
 PLURAL = "applications"
 FINISHED = ("Succeeded", "Failed", "Error")
@@ -34,6 +37,7 @@ class Sync:
     hook_started: datetime.datetime | None = None
     hook_finished: datetime.datetime | None = None
     rolled_out: datetime.datetime | None = None
+    termination_requests: int = 0
 
     @property
     def phase(self) -> str:
@@ -85,10 +89,30 @@ class Sync:
         wait_until(self.finished, timeout, f"sync of {self.app.name} to {self.revision[:8]}")
         return self
 
-    def terminate(self) -> None:
-        """What `argocd app terminate-op` does: ask the controller to stop the operation
-        (the Application CRD has no status subresource, so status is patched in place)."""
-        self.app.patch({"status": {"operationState": {"phase": "Terminating"}}})
+    def terminate(self, timeout: float = 120) -> "Sync":
+        """What `argocd app terminate-op` does, until it takes: ask the controller to stop
+        the operation (the Application CRD has no status subresource, so status is patched
+        in place), and wait for the operation to end.
+
+        A request can be lost. A controller already at work on the operation writes back
+        the whole operationState it computed, phase Running included, with a JSON patch
+        that has no precondition (setOperationState in controller/appcontroller.go), so a
+        request that lands meanwhile is overwritten and the sync runs on. Seen here: the
+        hook then ran to the end. So a request that meets Running again is made again;
+        `termination_requests` counts them."""
+
+        def ended() -> Outcome:
+            state = self.current_state() or {}
+            if state.get("phase") == "Running":
+                self.app.patch({"status": {"operationState": {"phase": "Terminating"}}})
+                self.termination_requests += 1
+                if self.termination_requests > 1:
+                    log.warning("%s: termination request lost, made again", self.app.name)
+                return pending(f"{self.app.name}: termination ({self.termination_requests})")
+            return self.finished()
+
+        wait_until(ended, timeout, f"the sync of {self.app.name} to end, terminated")
+        return self
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 import contextlib
 import dataclasses
-import signal
 import subprocess
 import threading
 import time
@@ -29,17 +28,6 @@ from images import argocd_refs, engine, hosttools, kind_node, session
 from images.errors import BuildError
 from images.pins import pins
 from images.session import SessionImages
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # CI cancels with SIGTERM: make it a Ctrl-C so fixtures tear the cluster down.
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupt)
-    # A shell script that starts the suite with `&` hands it SIGINT ignored, and Python
-    # keeps it so: a Ctrl-C (or CI's SIGINT) would then leave the cluster running.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ Each option is a CLI flag and an ini key of the same name; the CLI wins, then th
 ini file, then the default (pytest-postgresql's pattern), merged once into `Options`.
 """
 
+import signal
 from dataclasses import dataclass, fields
 
 import pytest
@@ -94,6 +95,16 @@ OPTIONS_KEY = pytest.StashKey[Options]()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[OPTIONS_KEY] = read_options(config)
+    # CI cancels with SIGTERM: make it a Ctrl-C, so fixtures tear down what they started
+    # (the fast tests' Postgres container, the e2e suite's cluster).
+    signal.signal(signal.SIGTERM, _interrupt)
+    # A shell script that starts the suite with `&` hands it SIGINT ignored, and Python
+    # keeps it so: a Ctrl-C (or CI's SIGINT) would then leave them running.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")
