@@ -35,7 +35,7 @@ def test_a_migration_evicted_by_a_node_drain_starts_again_and_the_deploy_goes_on
         wait_until(lambda: shop.gone(evicted), 120, "the evicted pod to be gone")
         wait_until(shop.migration_waiting, 120, "a new migration pod to start and wait")
         assert shop.migration_job().metadata.uid == job.metadata.uid
-        assert holds(sync.running), sync.message
+        assert holds(sync.running())
 
     # And once the lock is free, the migration completes and v3.1 rolls out
     sync.wait(300)
