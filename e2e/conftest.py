@@ -24,7 +24,7 @@ from e2e.kubectl import Kubectl
 from e2e.waits import wait_until
 from harness.plugin import OPTIONS_KEY, Options
 from images import argocd as argocd_images
-from images import argocd_refs, engine, hosttools, kind_node, session
+from images import argocd_refs, engine, hosttools, session
 from images.errors import BuildError
 from images.pins import pins
 from images.session import SessionImages
@@ -126,7 +126,7 @@ def session_node_image(
         return cluster_tools.node_image, frozenset()
     images: SessionImages = request.getfixturevalue("session_images")
     with timings.phase("node image preload", Path(options.artifacts_dir)):
-        node = kind_node.with_images(cluster_tools.node_image, images.built_here())
+        node = session.preloaded_node(cluster_tools.node_image, images)
     return node, frozenset(images.built_here())
 
 

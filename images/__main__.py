@@ -23,7 +23,9 @@ def targets(argocd_version: str | None) -> dict[str, Callable[[], object]]:
         "python": workloads.python_base,
         "gitserver": workloads.git_server,
         "argocd": lambda: argocd.images(version),
-        "preload": lambda: session.preloaded_node(version),
+        "preload": lambda: session.preloaded_node(
+            kind_node.node_image(), session.build(True, version)
+        ),
     }
 
 

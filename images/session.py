@@ -63,6 +63,6 @@ def app_releases(base: str) -> tuple[str, ...]:
     return tuple(app.build_image(r, base, app.image_tag(r)) for r in releases())
 
 
-def preloaded_node(argocd_version: str) -> str:
-    """The source path's node image with every image of a session already in it."""
-    return kind_node.with_images(kind_node.node_image(), build(True, argocd_version).built_here())
+def preloaded_node(node: str, images: SessionImages) -> str:
+    """`node` with every image of a session already in it (the source path's)."""
+    return kind_node.with_images(node, images.built_here())
