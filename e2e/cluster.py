@@ -158,21 +158,31 @@ def check_name(name: str, kind: Path, *, keep: bool) -> bool:
 def kind_cluster(name: str, tools: Tools, *, keep: bool) -> Iterator[KindCluster]:
     """A kind cluster for the session; reused only when kept, deleted after unless kept."""
     exists = check_name(name, tools.kind, keep=keep)
-    cluster = KindCluster(
-        name, image=tools.node_image, kind_path=tools.kind, kubectl_path=tools.kubectl
-    )
-    config = cluster.path / "kind-config.yaml"
-    config.write_text(kind_config(host_has_cgroup_v1()))
     try:
-        if exists:
-            log.info("reusing kept kind cluster %s", name)
-        cluster.create(config)
-        yield cluster
+        yield create(name, tools, reuse=exists)
     finally:
         if keep:
             log.info("keeping kind cluster %s (kind delete cluster --name %s)", name, name)
         else:
             delete_cluster(name, tools.kind)
+
+
+def create(name: str, tools: Tools, *, reuse: bool) -> KindCluster:
+    """`kind create cluster` with our config, or the kept cluster of that name."""
+    cluster = attach(name, tools)
+    config = cluster.path / "kind-config.yaml"
+    config.write_text(kind_config(host_has_cgroup_v1()))
+    if reuse:
+        log.info("reusing kept kind cluster %s", name)
+    cluster.create(config)
+    return cluster
+
+
+def attach(name: str, tools: Tools) -> KindCluster:
+    """The handle of a cluster, created or not (its kubeconfig has a fixed path)."""
+    return KindCluster(
+        name, image=tools.node_image, kind_path=tools.kind, kubectl_path=tools.kubectl
+    )
 
 
 def delete_cluster(name: str, kind: Path, settle: float = 3.0) -> None:

@@ -2,14 +2,16 @@
 
 import contextlib
 import dataclasses
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from kubernetes import client
@@ -17,17 +19,20 @@ from kubernetes.config.config_exception import ConfigException
 from pytest_kind import KindCluster
 
 from e2e import argocd as argocd_install
-from e2e import bookshop, diagnostics, gitserver, timetofail, timings
+from e2e import bookshop, diagnostics, gitserver, timetofail, timings, workers
 from e2e import cluster as clusters
 from e2e.kube import Kube, namespace, unique_name
 from e2e.kubectl import Kubectl
 from e2e.waits import wait_until
+from e2e.workers import ArgoCDLock, Share
 from harness.plugin import OPTIONS_KEY, Options
 from images import argocd as argocd_images
 from images import argocd_refs, engine, hosttools, session
 from images.errors import BuildError
 from images.pins import pins
 from images.session import SessionImages
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -57,11 +62,36 @@ class Cluster:
 
 
 @pytest.fixture(scope="session")
-def cluster_tools(options: Options, image_path: str) -> clusters.Tools:
+def share(pytestconfig: pytest.Config) -> Share:
+    """What this worker's session shares with the others of a distributed run."""
+    return Share(workers.share_dir(pytestconfig))
+
+
+@pytest.fixture(scope="session")
+def argocd_lock(share: Share) -> ArgoCDLock:
+    return ArgoCDLock(share)
+
+
+def timed(phase: str, artifacts: Path, make: Callable[[], T]) -> Callable[[], T]:
+    """`make`, timed as a phase of the session's setup when it runs."""
+
+    def run() -> T:
+        with timings.phase(phase, artifacts):
+            return make()
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def cluster_tools(options: Options, image_path: str, share: Share) -> clusters.Tools:
+    build = timed(
+        "image build",
+        Path(options.artifacts_dir),
+        lambda: clusters.tools(image_path, options.kind_image),
+    )
     try:
-        with timings.phase("image build", Path(options.artifacts_dir)):
-            tools = clusters.tools(image_path, options.kind_image)
-    except BuildError as err:
+        tools = share.once("cluster tools", build)
+    except (BuildError, workers.SharedStepFailed) as err:
         pytest.exit(f"building the cluster's images failed: {err}", returncode=1)
     return clusters.Tools(
         kind=Path(options.kind_bin) if options.kind_bin else tools.kind,
@@ -71,7 +101,7 @@ def cluster_tools(options: Options, image_path: str) -> clusters.Tools:
 
 
 @pytest.fixture(scope="session")
-def cluster(options: Options, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+def cluster(options: Options, request: pytest.FixtureRequest, share: Share) -> Iterator[Cluster]:
     """The session's cluster: a kind cluster we create, or the one --kubeconfig names."""
     artifacts = Path(options.artifacts_dir)
     try:
@@ -79,35 +109,72 @@ def cluster(options: Options, request: pytest.FixtureRequest) -> Iterator[Cluste
             kube = Kube.from_kubeconfig(Path(options.kubeconfig))
             clusters.check_reachable(kube.api, options.kubeconfig)
             yield Cluster("existing", kube, None, artifacts)
-            return
-        tools: clusters.Tools = request.getfixturevalue("cluster_tools")
-        clusters.check_name(options.cluster_name, tools.kind, keep=options.keep_cluster)
-        node_image, preloaded = request.getfixturevalue("session_node_image")
-        tools = dataclasses.replace(tools, node_image=node_image)
-        with contextlib.ExitStack() as stack:  # times creating it, not the session it serves
-            with timings.phase("cluster create", artifacts):
-                kind = stack.enter_context(
-                    clusters.kind_cluster(options.cluster_name, tools, keep=options.keep_cluster)
-                )
+        elif share.folder is None:
+            with _new_cluster(options, request, keep=options.keep_cluster) as (kind, preloaded):
                 kube = Kube.from_kubeconfig(kind.kubeconfig_path)
-                wait_until(
-                    lambda: clusters.system_ready(kube),
-                    180,
-                    "the new cluster's node, CoreDNS and kube-proxy to be ready",
-                )
+                yield Cluster(options.cluster_name, kube, kind, artifacts, preloaded)
+        else:
+            tools, preloaded = share.once("cluster", lambda: _cluster_for_all(options, request))
+            kind = clusters.attach(options.cluster_name, tools)
+            kube = Kube.from_kubeconfig(kind.kubeconfig_path)
             yield Cluster(options.cluster_name, kube, kind, artifacts, preloaded)
-    except clusters.ClusterError as err:
+    except (clusters.ClusterError, workers.SharedStepFailed) as err:
         pytest.exit(str(err), returncode=1)
     except ConfigException as err:
         pytest.exit(f"the kubeconfig {options.kubeconfig} is not usable: {err}", returncode=1)
 
 
+@contextlib.contextmanager
+def _new_cluster(
+    options: Options, request: pytest.FixtureRequest, *, keep: bool
+) -> Iterator[tuple[KindCluster, frozenset[str]]]:
+    """A kind cluster from the session's node image, ready for pods; deleted afterwards
+    unless kept. Times creating it, not the session it serves."""
+    tools: clusters.Tools = request.getfixturevalue("cluster_tools")
+    clusters.check_name(options.cluster_name, tools.kind, keep=options.keep_cluster)
+    node_image, preloaded = request.getfixturevalue("session_node_image")
+    tools = dataclasses.replace(tools, node_image=node_image)
+    with contextlib.ExitStack() as stack:
+        with timings.phase("cluster create", Path(options.artifacts_dir)):
+            kind = stack.enter_context(
+                clusters.kind_cluster(options.cluster_name, tools, keep=keep)
+            )
+            kube = Kube.from_kubeconfig(kind.kubeconfig_path)
+            wait_until(
+                lambda: clusters.system_ready(kube),
+                180,
+                "the new cluster's node, CoreDNS and kube-proxy to be ready",
+            )
+        yield kind, preloaded
+
+
+def _cluster_for_all(
+    options: Options, request: pytest.FixtureRequest
+) -> tuple[clusters.Tools, frozenset[str]]:
+    """The first worker makes the cluster for every worker, and leaves deleting it to the
+    controller (unless kept), which does it once every worker is done with it."""
+    share: Share = request.getfixturevalue("share")
+    tools: clusters.Tools = request.getfixturevalue("cluster_tools")
+    if not options.keep_cluster and options.cluster_name not in clusters.existing_clusters(
+        tools.kind
+    ):
+        share.at_end("delete cluster", (options.cluster_name, tools.kind))
+    with _new_cluster(options, request, keep=True) as (kind, preloaded):
+        return dataclasses.replace(tools, node_image=kind.image), preloaded
+
+
 @pytest.fixture(scope="session")
-def session_images(options: Options, image_path: str, argocd_version: str) -> SessionImages:
+def session_images(
+    options: Options, image_path: str, argocd_version: str, share: Share
+) -> SessionImages:
+    build = timed(
+        "image build",
+        Path(options.artifacts_dir),
+        lambda: session.build(image_path == "source", argocd_version),
+    )
     try:
-        with timings.phase("image build", Path(options.artifacts_dir)):
-            return session.build(image_path == "source", argocd_version)
-    except BuildError as err:
+        return share.once("session images", build)
+    except (BuildError, workers.SharedStepFailed) as err:
         pytest.exit(f"building the session's images failed: {err}", returncode=1)
 
 
@@ -131,10 +198,10 @@ def session_node_image(
 
 
 @pytest.fixture(scope="session")
-def tool_image(cluster: Cluster, session_images: SessionImages) -> str:
+def tool_image(cluster: Cluster, session_images: SessionImages, share: Share) -> str:
     """An image with Python in it, for pods that probe the cluster from inside."""
     if session_images.source:  # the public image the node pulls itself
-        cluster.load_images(session_images.python)
+        share.once("tool image", lambda: cluster.load_images(session_images.python))
     return session_images.python
 
 
@@ -151,8 +218,8 @@ def kubectl(cluster: Cluster, cluster_tools: clusters.Tools) -> Kubectl:
 
 
 @pytest.fixture(scope="session")
-def kustomize(image_path: str) -> Path:
-    return hosttools.kustomize(image_path)
+def kustomize(image_path: str, share: Share) -> Path:
+    return share.once("kustomize", lambda: hosttools.kustomize(image_path))
 
 
 @pytest.fixture(scope="session")
@@ -178,9 +245,13 @@ def argocd(
         request.getfixturevalue("git_server")
         request.getfixturevalue("app_images")
 
-    with timings.phase("Argo CD install+ready", cluster.artifacts):
-        install_argocd(argocd_version, meanwhile)
-        argocd_install.apply_project(kubectl, bookshop.MANIFESTS / "argocd/project.yaml")
+    def install() -> None:
+        with timings.phase("Argo CD install+ready", cluster.artifacts):
+            install_argocd(argocd_version, meanwhile)
+            argocd_install.apply_project(kubectl, bookshop.MANIFESTS / "argocd/project.yaml")
+
+    share: Share = request.getfixturevalue("share")
+    share.once("argocd", install)
     return argocd_version
 
 
@@ -225,21 +296,31 @@ def _install_argocd(
 
 
 @pytest.fixture(scope="session")
-def git_server(cluster: Cluster, session_images: SessionImages) -> str:
-    with timings.phase("Git server ready", cluster.artifacts):
-        image = session_images.git_server
-        cluster.load_images(image)
-        gitserver.deploy(cluster.kube, image, engine.client().images.get(image).id)
+def git_server(cluster: Cluster, session_images: SessionImages, share: Share) -> str:
+    def deploy() -> None:
+        with timings.phase("Git server ready", cluster.artifacts):
+            image = session_images.git_server
+            cluster.load_images(image)
+            gitserver.deploy(cluster.kube, image, engine.client().images.get(image).id)
+
+    share.once("git server", deploy)
     return gitserver.URL_IN_CLUSTER
 
 
 @pytest.fixture(scope="session")
-def app_images(cluster: Cluster, session_images: SessionImages) -> bookshop.ImageNames:
+def app_images(
+    cluster: Cluster, session_images: SessionImages, share: Share
+) -> bookshop.ImageNames:
     """Every release of the app, built once and loaded once; Postgres beside them."""
     from sample_django_app import build
 
     images = session_images
-    cluster.load_images(*images.app_releases, *([images.postgres] if images.source else []))
+    share.once(
+        "app images",
+        lambda: cluster.load_images(
+            *images.app_releases, *([images.postgres] if images.source else [])
+        ),
+    )
     return bookshop.ImageNames(build.IMAGE_REPOSITORY, images.postgres)
 
 
@@ -256,6 +337,7 @@ class Bookshops:
     images: bookshop.ImageNames
     workdir: Path
     artifacts: Path
+    argocd_lock: ArgoCDLock
     _spare: Future[bookshop.Bookshop] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _provisioner: ThreadPoolExecutor = field(
@@ -292,7 +374,8 @@ class Bookshops:
         return shop
 
     def remove(self, shop: bookshop.Bookshop) -> None:
-        shop.tear_down()
+        with self.argocd_lock.shared():  # its Applications go through Argo CD
+            shop.tear_down()
         self.kube.core.delete_namespace(shop.namespace)
 
     def provision_spare(self) -> None:
@@ -325,7 +408,8 @@ class Bookshops:
         self.kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
         branch = gitserver.Branch(self.kubectl, self.workdir / name, name)
         shop = bookshop.Bookshop(self.kube, self.kubectl, name, "hardened", self.images, branch)
-        shop.provision_database()
+        with self.argocd_lock.shared():  # also when provisioned ahead, between scenarios
+            shop.provision_database()
         return shop
 
 
@@ -338,6 +422,7 @@ def bookshops(
     app_images: bookshop.ImageNames,
     tmp_path_factory: pytest.TempPathFactory,
     options: Options,
+    argocd_lock: ArgoCDLock,
 ) -> Iterator[Bookshops]:
     shops = Bookshops(
         cluster.kube,
@@ -345,6 +430,7 @@ def bookshops(
         app_images,
         tmp_path_factory.mktemp("git"),
         Path(options.artifacts_dir),
+        argocd_lock,
     )
     yield shops
     shops.close()
@@ -378,10 +464,13 @@ def deploy_bookshop(
 
 
 @pytest.fixture(scope="session")
-def time_to_fail_legs(bookshops: Bookshops) -> Iterator[dict[str, timetofail.Leg]]:
+def time_to_fail_legs(
+    bookshops: Bookshops, argocd_lock: ArgoCDLock
+) -> Iterator[dict[str, timetofail.Leg]]:
     """The time-to-fail legs, running in the background from the session's start."""
     legs = timetofail.start(
-        lambda label: bookshops.make(f"time-to-fail-{label.split()[0]}", "v2.0")
+        lambda label: bookshops.make(f"time-to-fail-{label.split()[0]}", "v2.0"),
+        argocd_lock.shared,
     )
     yield legs
     for leg in legs.values():
@@ -391,29 +480,76 @@ def time_to_fail_legs(bookshops: Bookshops) -> Iterator[dict[str, timetofail.Leg
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _fresh_timings(options: Options) -> None:
-    """Timings are per run: start the file afresh."""
-    (Path(options.artifacts_dir) / "timings.jsonl").unlink(missing_ok=True)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _start_slow_scenarios_early(request: pytest.FixtureRequest) -> None:
+def _start_slow_scenarios_early(request: pytest.FixtureRequest, share: Share) -> None:
     """Scenarios marked `starts_early` (minutes of waiting) start with the session and
-    overlap with the others; their tests, moved last, collect the results."""
-    if any(item.get_closest_marker("starts_early") for item in request.session.items):
+    overlap with the others; their tests, moved last, collect the results. On several
+    workers they are simply handed out first instead."""
+    if share.folder is None and any(
+        item.get_closest_marker("starts_early") for item in request.session.items
+    ):
         request.getfixturevalue("time_to_fail_legs")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow scenarios collect their results late; whatever reinstalls Argo CD goes last of
-    all, once nothing else (not even a background leg) depends on the controller."""
-    order = ("starts_early", "reinstalls_argocd")
+@pytest.fixture(autouse=True)
+def _argocd_in_use(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A scenario uses Argo CD alongside the others; one that reinstalls it, alone."""
+    if not request.node.get_closest_marker("argocd"):
+        yield
+        return
+    lock: ArgoCDLock = request.getfixturevalue("argocd_lock")
+    alone = request.node.get_closest_marker("reinstalls_argocd")
+    with lock.exclusive() if alone else lock.shared():
+        yield
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow scenarios collect their results late (on several workers: go first); whatever
+    reinstalls Argo CD goes last of all, once nothing else (not even a background leg)
+    depends on the controller."""
+    early = -1 if workers.share_dir(config) else 1
     items.sort(
-        key=lambda item: max(
-            (rank for rank, name in enumerate(order, 1) if item.get_closest_marker(name)),
-            default=0,
+        key=lambda item: (
+            2
+            if item.get_closest_marker("reinstalls_argocd")
+            else early
+            if item.get_closest_marker("starts_early")
+            else 0
         )
     )
+
+
+@pytest.hookimpl(trylast=True)  # after the harness has read the options
+def pytest_configure(config: pytest.Config) -> None:
+    """Timings are per run: the file starts afresh (in the controller of a distributed
+    run, before any worker writes to it)."""
+    if workers.share_dir(config) is None:
+        artifacts = Path(config.stash[OPTIONS_KEY].artifacts_dir)
+        (artifacts / "timings.jsonl").unlink(missing_ok=True)
+
+
+SHARE_FOLDER = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """The controller of a distributed run hands each worker the session's share."""
+    config: pytest.Config = node.config
+    if SHARE_FOLDER not in config.stash:
+        config.stash[SHARE_FOLDER] = Path(tempfile.mkdtemp(prefix="argocd-migration-e2e-"))
+    node.workerinput[workers.SHARE_DIR] = str(config.stash[SHARE_FOLDER])
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller, after its workers are gone: delete the cluster one of them made."""
+    folder = session.config.stash.get(SHARE_FOLDER, None)
+    if folder is None:
+        return
+    made = Share(folder).left_at_end("delete cluster")
+    if made is not None:
+        name, kind = made
+        clusters.delete_cluster(name, kind)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 BOOKSHOPS = pytest.StashKey[list]()
@@ -439,6 +575,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if workers.share_dir(terminalreporter.config):
+        return  # the controller writes the table of every worker's timings
     artifacts = Path(terminalreporter.config.stash[OPTIONS_KEY].artifacts_dir)
     table = timings.markdown(artifacts)
     if table:

@@ -21,6 +21,9 @@ from harness import ROOT
 
 pytestmark = pytest.mark.cluster
 
+# These diff all of Docker's objects before and after: on one worker, one after the other.
+ON_ITS_OWN = pytest.mark.xdist_group("docker-diff")
+
 
 def test_the_node_is_ready(cluster: Cluster) -> None:
     wait_until(lambda: clusters.node_ready(cluster.kube), 120, "the node to be Ready")
@@ -156,6 +159,7 @@ def test_a_pod_reaches_another_pods_service(
     assert output.strip() == pod.metadata.name
 
 
+@ON_ITS_OWN
 def test_deleting_a_cluster_leaves_nothing_behind(
     cluster: Cluster, cluster_tools: clusters.Tools
 ) -> None:
@@ -188,6 +192,7 @@ def test_a_taken_cluster_name_fails_at_once(
     assert f"a kind cluster named {cluster.name!r} already exists" in output
 
 
+@ON_ITS_OWN
 def test_ctrl_c_while_the_cluster_starts_leaves_nothing_behind(
     cluster: Cluster, image_path: str, tmp_path: Path
 ) -> None:

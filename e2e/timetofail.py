@@ -7,6 +7,7 @@ legs run side by side, started early in the session, so the slow one overlaps wi
 other scenarios instead of adding ten minutes to the run.
 """
 
+import contextlib
 import json
 import threading
 import time
@@ -21,9 +22,16 @@ TIMEOUT = 20 * 60  # 7 attempts with back-off 10+20+40+80+160+320 s: about 11 mi
 
 
 class Leg(threading.Thread):
-    def __init__(self, label: str, job_patch: dict | None, make: Callable[[str], Bookshop]) -> None:
+    def __init__(
+        self,
+        label: str,
+        job_patch: dict | None,
+        make: Callable[[str], Bookshop],
+        using_argocd: Callable[[], contextlib.AbstractContextManager],
+    ) -> None:
         super().__init__(name=f"time-to-fail {label}", daemon=True)
         self.label, self.job_patch, self.make = label, job_patch, make
+        self.using_argocd = using_argocd
         self.shop: Bookshop | None = None
         self.held: float | None = None
         self.failed_pods = 0
@@ -33,20 +41,24 @@ class Leg(threading.Thread):
 
     def run(self) -> None:
         try:
-            self.shop = shop = self.make(self.label)
-            started = time.monotonic()
-            sync = shop.sync(shop.release("v3.0", job_patch=self.job_patch), timeout=TIMEOUT)
-            self.held = time.monotonic() - started
-            self.phase = sync.phase
-            job = shop.migration_job()
-            self.failed_pods = (job.status.failed or 0) if job else 0
-            self.still_on_v2 = holds(shop.rolled_out("v2.0"))
+            with self.using_argocd():
+                self.shop = shop = self.make(self.label)
+                started = time.monotonic()
+                sync = shop.sync(shop.release("v3.0", job_patch=self.job_patch), timeout=TIMEOUT)
+                self.held = time.monotonic() - started
+                self.phase = sync.phase
+                job = shop.migration_job()
+                self.failed_pods = (job.status.failed or 0) if job else 0
+                self.still_on_v2 = holds(shop.rolled_out("v2.0"))
         except BaseException as err:
             self.error = err
 
 
-def start(make: Callable[[str], Bookshop]) -> dict[str, Leg]:
-    legs = {label: Leg(label, patch, make) for label, patch in LEGS.items()}
+def start(
+    make: Callable[[str], Bookshop], using_argocd: Callable[[], contextlib.AbstractContextManager]
+) -> dict[str, Leg]:
+    """Both legs, each in a thread that holds `using_argocd()` while it runs."""
+    legs = {label: Leg(label, patch, make, using_argocd) for label, patch in LEGS.items()}
     for leg in legs.values():
         leg.start()
     return legs

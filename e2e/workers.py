@@ -1,0 +1,133 @@
+"""Scenarios on several pytest-xdist workers, over one session's cluster and Argo CD.
+
+A scenario mostly waits (on pods, on Argo CD's 5-second batching of resource changes), so
+on two cores several at once take less time than one after another. Each xdist worker is
+a pytest session of its own, so what a session sets up (builds, the cluster, Argo CD, the
+Git server) is done `once`: by the first worker that needs it, under a file lock, while
+the others wait and then take what it left. The controller, which runs no test, deletes
+the cluster after every worker is done, also after a failure or Ctrl-C. Without xdist
+(`-n 0`) there is no share and every step runs in-process.
+
+The upgrade test replaces Argo CD under everyone: it holds `ArgoCDLock` exclusively, and
+every other user of Argo CD (a scenario, a Postgres provisioned ahead, a time-to-fail leg)
+holds it shared.
+"""
+
+import contextlib
+import fcntl
+import os
+import pickle
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from e2e.waits import Outcome, pending, succeeded, wait_until
+
+T = TypeVar("T")
+
+SHARE_DIR = "argocd_migration_e2e_share"  # the key the controller hands each worker
+LOCK_TIMEOUT = 30 * 60  # the longest holder: a time-to-fail leg, about 11 minutes
+
+
+def share_dir(config: pytest.Config) -> Path | None:
+    """The session's share, in a worker of a distributed run; None otherwise."""
+    workerinput = getattr(config, "workerinput", None)
+    return Path(workerinput[SHARE_DIR]) if workerinput and SHARE_DIR in workerinput else None
+
+
+class SharedStepFailed(RuntimeError):
+    """A step another worker did once failed there."""
+
+
+@dataclass(frozen=True)
+class Share:
+    folder: Path | None  # None: a plain session, nothing is shared
+
+    def once(self, step: str, make: Callable[[], T]) -> T:
+        """`make()` in the first worker that gets here; what it returned, in every worker.
+        A failure is kept too, so the other workers fail at once with its message."""
+        if self.folder is None:
+            return make()
+        record = self.folder / f"{_slug(step)}.pickle"
+        with _locked(self.folder / f"{_slug(step)}.lock", fcntl.LOCK_EX, step):
+            if record.exists():
+                done, value = pickle.loads(record.read_bytes())
+                if not done:
+                    raise SharedStepFailed(f"{step} failed in another worker: {value}")
+                return value
+            try:
+                value = make()
+            except BaseException as err:
+                record.write_bytes(pickle.dumps((False, str(err) or repr(err))))
+                raise
+            record.write_bytes(pickle.dumps((True, value)))
+            return value
+
+    def at_end(self, name: str, value: object) -> None:
+        """Leaves the controller something to clean up when every worker is done."""
+        if self.folder is not None:
+            (self.folder / f"at-end-{_slug(name)}.pickle").write_bytes(pickle.dumps(value))
+
+    def left_at_end(self, name: str) -> object | None:
+        record = self.folder / f"at-end-{_slug(name)}.pickle" if self.folder else None
+        return pickle.loads(record.read_bytes()) if record and record.exists() else None
+
+
+class ArgoCDLock:
+    """Shared by every user of Argo CD, exclusive for whatever replaces it. A process that
+    holds it exclusively also passes its own shared requests (they would wait on itself)."""
+
+    def __init__(self, share: Share) -> None:
+        self.path = share.folder / "argocd.lock" if share.folder else None
+        self._exclusive_here = False
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        if self.path is None or self._exclusive_here:
+            yield
+            return
+        with _locked(self.path, fcntl.LOCK_SH, "Argo CD, shared"):
+            yield
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        if self.path is None:
+            yield
+            return
+        with _locked(self.path, fcntl.LOCK_EX, "Argo CD to itself (no scenario using it)"):
+            self._exclusive_here = True
+            try:
+                yield
+            finally:
+                self._exclusive_here = False
+
+
+@contextlib.contextmanager
+def _locked(path: Path, mode: int, what: str) -> Iterator[None]:
+    """An flock of our own (a new open file, so threads of one worker do not share it),
+    polled rather than blocked on, so the wait has a timeout and says what it waited for."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+
+        def taken() -> Outcome:
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return pending(f"{what}: the lock {path.name} is held by another worker")
+            return succeeded(f"{what}: locked")
+
+        wait_until(taken, LOCK_TIMEOUT, f"the lock on {what}")
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
