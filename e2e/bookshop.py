@@ -27,7 +27,7 @@ from e2e import gitserver
 from e2e.application import Application, Sync
 from e2e.kube import Kube
 from e2e.kubectl import Kubectl
-from e2e.waits import Outcome, pending, succeeded, wait_until
+from e2e.waits import Outcome, failed, pending, succeeded, wait_until
 from harness import ROOT
 from sample_django_app import harness
 
@@ -256,6 +256,14 @@ class Bookshop:
         )
         seen = f"{image}, {status.ready_replicas or 0}/{status.replicas} ready"
         return succeeded(f"rolled out {tag}") if done else pending(f"rollout of {tag}, is {seen}")
+
+    def still_on(self, tag: str, generation: int) -> Outcome:
+        """The Deployment as it was: no new image, no new generation."""
+        deployment = self.deployment()
+        image = deployment.spec.template.spec.containers[0].image
+        if image.endswith(f":{tag}") and deployment.metadata.generation == generation:
+            return succeeded(f"Deployment still on {tag}")
+        return failed(f"Deployment changed: {image}, generation {deployment.metadata.generation}")
 
     # -- then: the app and its database --------------------------------------------------
 

@@ -83,7 +83,9 @@ def timed(phase: str, artifacts: Path, make: Callable[[], T]) -> Callable[[], T]
 
 
 @pytest.fixture(scope="session")
-def cluster_tools(options: Options, image_path: str, share: Share) -> clusters.Tools:
+def cluster_tools(
+    options: Options, image_path: str, share: Share, request: pytest.FixtureRequest
+) -> clusters.Tools:
     build = timed(
         "image build",
         Path(options.artifacts_dir),
@@ -92,7 +94,7 @@ def cluster_tools(options: Options, image_path: str, share: Share) -> clusters.T
     try:
         tools = share.once("cluster tools", build)
     except (BuildError, workers.SharedStepFailed) as err:
-        pytest.exit(f"building the cluster's images failed: {err}", returncode=1)
+        workers.stop(request, f"building the cluster's images failed: {err}")
     return clusters.Tools(
         kind=Path(options.kind_bin) if options.kind_bin else tools.kind,
         kubectl=Path(options.kind_kubectl_bin) if options.kind_kubectl_bin else tools.kubectl,
@@ -119,9 +121,9 @@ def cluster(options: Options, request: pytest.FixtureRequest, share: Share) -> I
             kube = Kube.from_kubeconfig(kind.kubeconfig_path)
             yield Cluster(options.cluster_name, kube, kind, artifacts, preloaded)
     except (clusters.ClusterError, workers.SharedStepFailed) as err:
-        pytest.exit(str(err), returncode=1)
+        workers.stop(request, str(err))
     except ConfigException as err:
-        pytest.exit(f"the kubeconfig {options.kubeconfig} is not usable: {err}", returncode=1)
+        workers.stop(request, f"the kubeconfig {options.kubeconfig} is not usable: {err}")
 
 
 @contextlib.contextmanager
@@ -165,7 +167,11 @@ def _cluster_for_all(
 
 @pytest.fixture(scope="session")
 def session_images(
-    options: Options, image_path: str, argocd_version: str, share: Share
+    options: Options,
+    image_path: str,
+    argocd_version: str,
+    share: Share,
+    request: pytest.FixtureRequest,
 ) -> SessionImages:
     build = timed(
         "image build",
@@ -175,7 +181,7 @@ def session_images(
     try:
         return share.once("session images", build)
     except (BuildError, workers.SharedStepFailed) as err:
-        pytest.exit(f"building the session's images failed: {err}", returncode=1)
+        workers.stop(request, f"building the session's images failed: {err}")
 
 
 @pytest.fixture(scope="session")
@@ -502,10 +508,27 @@ def _argocd_in_use(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
 
 
+MEASURE_TIME_TO_FAIL = "--measure-time-to-fail"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("argocd-migration-e2e").addoption(
+        MEASURE_TIME_TO_FAIL,
+        action="store_true",
+        help="also measure how long the default back-off holds a broken release's rollout "
+        "(about 11 minutes, beside the other scenarios)",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Slow scenarios collect their results late (on several workers: go first); whatever
-    reinstalls Argo CD goes last of all, once nothing else (not even a background leg)
-    depends on the controller."""
+    """The 11-minute measurement only when asked for. Slow scenarios collect their results
+    late (on several workers: go first); whatever reinstalls Argo CD goes last of all, once
+    nothing else (not even a background leg) depends on the controller."""
+    if not config.getoption(MEASURE_TIME_TO_FAIL):
+        unasked = [item for item in items if item.get_closest_marker("measures_time_to_fail")]
+        if unasked:
+            config.hook.pytest_deselected(items=unasked)
+            items[:] = [item for item in items if item not in unasked]
     early = -1 if workers.share_dir(config) else 1
     items.sort(
         key=lambda item: (
@@ -577,6 +600,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if workers.share_dir(terminalreporter.config):
         return  # the controller writes the table of every worker's timings
+    if not terminalreporter.config.getoption(MEASURE_TIME_TO_FAIL):
+        terminalreporter.write_line(
+            f"time to fail with the default back-off not measured: {MEASURE_TIME_TO_FAIL} "
+            "measures it (about 11 minutes)"
+        )
     artifacts = Path(terminalreporter.config.stash[OPTIONS_KEY].artifacts_dir)
     table = timings.markdown(artifacts)
     if table:

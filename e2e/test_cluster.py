@@ -8,6 +8,7 @@ tests that prove those builds, not just their compilation.
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,12 +18,18 @@ from e2e import cluster as clusters
 from e2e.conftest import Cluster
 from e2e.kube import deployment_available, run_pod, unique_name
 from e2e.waits import Outcome, failed, pending, succeeded, wait_until
+from e2e.workers import Share
 from harness import ROOT
 
 pytestmark = pytest.mark.cluster
 
-# These diff all of Docker's objects before and after: on one worker, one after the other.
-ON_ITS_OWN = pytest.mark.xdist_group("docker-diff")
+
+@pytest.fixture
+def alone_with_docker(share: Share) -> Iterator[None]:
+    """Tests that diff all of Docker's objects before and after run one at a time, also on
+    several workers (pytest-xdist's xdist_group does not group on pytest 9.2)."""
+    with share.exclusively("Docker's objects"):
+        yield
 
 
 def test_the_node_is_ready(cluster: Cluster) -> None:
@@ -159,7 +166,7 @@ def test_a_pod_reaches_another_pods_service(
     assert output.strip() == pod.metadata.name
 
 
-@ON_ITS_OWN
+@pytest.mark.usefixtures("alone_with_docker")
 def test_deleting_a_cluster_leaves_nothing_behind(
     cluster: Cluster, cluster_tools: clusters.Tools
 ) -> None:
@@ -181,24 +188,32 @@ def run_pytest_in_background(artifacts: Path, *args: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
+# A nested session as one process, and as the suite runs by default: on xdist workers.
+SESSIONS = pytest.mark.parametrize("workers", ["-n0", "-n2"], ids=["one-process", "workers"])
+
+
+@SESSIONS
 def test_a_taken_cluster_name_fails_at_once(
-    cluster: Cluster, image_path: str, tmp_path: Path
+    cluster: Cluster, image_path: str, tmp_path: Path, workers: str
 ) -> None:
     run = run_pytest_in_background(
-        tmp_path, "--cluster-name", cluster.name, f"--images={image_path}"
+        tmp_path, workers, "--cluster-name", cluster.name, f"--images={image_path}"
     )
     output, _ = run.communicate(timeout=120)
     assert run.returncode != 0
     assert f"a kind cluster named {cluster.name!r} already exists" in output
 
 
-@ON_ITS_OWN
+@SESSIONS
+@pytest.mark.usefixtures("alone_with_docker")
 def test_ctrl_c_while_the_cluster_starts_leaves_nothing_behind(
-    cluster: Cluster, image_path: str, tmp_path: Path
+    cluster: Cluster, image_path: str, tmp_path: Path, workers: str
 ) -> None:
     name = unique_name("ctrl-c")
     before = clusters.docker_objects()
-    run = run_pytest_in_background(tmp_path, "--cluster-name", name, f"--images={image_path}")
+    run = run_pytest_in_background(
+        tmp_path, workers, "--cluster-name", name, f"--images={image_path}"
+    )
 
     def node_container_started() -> Outcome:
         if run.poll() is not None:

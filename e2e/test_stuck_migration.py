@@ -13,20 +13,12 @@ import pytest
 from kubernetes import client
 
 from e2e.bookshop import Bookshop
-from e2e.waits import Outcome, all_of, failed, holds, stays_true, succeeded, wait_until
+from e2e.waits import all_of, holds, stays_true, wait_until
 
 pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
 
 DEADLINE = 20  # seconds: the hardened Job's activeDeadlineSeconds, shortened for the test
 GRACE_PERIOD = 30  # seconds: the migration pod's terminationGracePeriodSeconds (the default)
-
-
-def still_on(shop: Bookshop, tag: str, generation: int) -> Outcome:
-    deployment = shop.deployment()
-    image = deployment.spec.template.spec.containers[0].image
-    if image.endswith(f":{tag}") and deployment.metadata.generation == generation:
-        return succeeded(f"Deployment still on {tag}")
-    return failed(f"Deployment changed: {image}, generation {deployment.metadata.generation}")
 
 
 def terminated_while_waiting(shop: Bookshop) -> list[client.V1Pod]:
@@ -55,7 +47,7 @@ def test_a_stuck_migration_holds_the_rollout_until_its_deadline(deploy_bookshop)
         job_started = shop.migration_job().status.start_time
         waited = (datetime.datetime.now(datetime.UTC) - job_started).total_seconds()
         stays_true(
-            all_of(sync.running, lambda: still_on(shop, "v2.0", generation)),
+            all_of(sync.running, lambda: shop.still_on("v2.0", generation)),
             DEADLINE - waited - 3,  # up to just before the deadline
             "a Running sync with the Deployment untouched",
         )
@@ -63,7 +55,7 @@ def test_a_stuck_migration_holds_the_rollout_until_its_deadline(deploy_bookshop)
         sync.wait(DEADLINE * 3)
     assert sync.phase == "Failed", sync.message
     assert "DeadlineExceeded" in str(sync.hook()) or "deadline" in str(sync.hook()).lower()
-    assert holds(still_on(shop, "v2.0", generation))
+    assert holds(shop.still_on("v2.0", generation))
     assert shop.fingerprint() == before
 
 
@@ -81,7 +73,7 @@ def test_terminating_a_stuck_sync_ends_it_without_touching_the_app(deploy_booksh
         wait_until(lambda: shop.gone(pods), GRACE_PERIOD - 5, "the migration pod to stop")
         wait_until(shop.migration_job_gone, 60, "Argo CD's deletion of the hook Job")
     # And once the lock is free, nothing was migrated and the app was never touched
-    assert holds(still_on(shop, "v2.0", generation))
+    assert holds(shop.still_on("v2.0", generation))
     assert shop.fingerprint() == before
 
 

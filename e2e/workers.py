@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import pytest
 
@@ -41,6 +41,20 @@ def share_dir(config: pytest.Config) -> Path | None:
 
 class SharedStepFailed(RuntimeError):
     """A step another worker did once failed there."""
+
+
+class SessionStopped(RuntimeError):
+    """The session cannot go on (its setup failed); the message is one line."""
+
+
+def stop(request: pytest.FixtureRequest, message: str) -> NoReturn:
+    """Ends the run with a one-line reason, as pytest.exit does. In an xdist worker,
+    pytest.exit crashes the controller (INTERNALERROR), so the worker fails this test and
+    stops after it instead, and the controller ends the run with the same reason."""
+    if share_dir(request.config) is None:
+        pytest.exit(message, returncode=1)
+    request.session.shouldstop = message
+    raise SessionStopped(message)
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,15 @@ class Share:
                 raise
             record.write_bytes(pickle.dumps((True, value)))
             return value
+
+    @contextlib.contextmanager
+    def exclusively(self, what: str) -> Iterator[None]:
+        """One worker at a time in the block (the others wait for it)."""
+        if self.folder is None:
+            yield
+            return
+        with _locked(self.folder / f"{_slug(what)}.lock", fcntl.LOCK_EX, what):
+            yield
 
     def at_end(self, name: str, value: object) -> None:
         """Leaves the controller something to clean up when every worker is done."""
