@@ -66,8 +66,8 @@ class Share:
         A failure is kept too, so the other workers fail at once with its message."""
         if self.folder is None:
             return make()
-        record = self.folder / f"{_slug(step)}.pickle"
-        with _locked(self.folder / f"{_slug(step)}.lock", fcntl.LOCK_EX, step):
+        record = self.folder / f"once-{_slug(step)}.pickle"
+        with _locked(self.folder / f"once-{_slug(step)}.lock", fcntl.LOCK_EX, step):
             if record.exists():
                 done, value = pickle.loads(record.read_bytes())
                 if not done:
@@ -87,7 +87,7 @@ class Share:
         if self.folder is None:
             yield
             return
-        with _locked(self.folder / f"{_slug(what)}.lock", fcntl.LOCK_EX, what):
+        with _locked(self.folder / f"exclusively-{_slug(what)}.lock", fcntl.LOCK_EX, what):
             yield
 
     def at_end(self, name: str, value: object) -> None:
@@ -105,7 +105,7 @@ class ArgoCDLock:
     holds it exclusively also passes its own shared requests (they would wait on itself)."""
 
     def __init__(self, share: Share) -> None:
-        self.path = share.folder / "argocd.lock" if share.folder else None
+        self.path = share.folder / "argocd-in-use.lock" if share.folder else None
         self._exclusive_here = False
 
     @contextlib.contextmanager
