@@ -1,0 +1,104 @@
+"""The e2e suite's sharing between pytest-xdist workers, with real processes and real locks:
+a setup step runs once for all, a failure reaches every worker, and the upgrade test's hold
+on Argo CD waits for every scenario's (and keeps new ones out)."""
+
+import multiprocessing
+import time
+from pathlib import Path
+
+import pytest
+
+from e2e.waits import Outcome, pending, stays_true, succeeded, wait_until
+from e2e.workers import ArgoCDLock, Share, SharedStepFailed
+
+SPAWN = multiprocessing.get_context("spawn")  # a worker is a process of its own
+
+
+def count_and_return(folder: str, log: str) -> str:
+    def make() -> str:
+        with open(log, "a") as out:
+            out.write("made\n")
+        time.sleep(1)  # long enough for the other workers to be waiting on the lock
+        return "the cluster"
+
+    return Share(Path(folder)).once("cluster", make)
+
+
+def test_a_step_runs_once_for_every_worker(tmp_path: Path) -> None:
+    log = tmp_path / "made.log"
+    with SPAWN.Pool(3) as pool:
+        results = pool.starmap(count_and_return, [(str(tmp_path), str(log))] * 3)
+    assert results == ["the cluster"] * 3
+    assert log.read_text() == "made\n"
+
+
+def test_a_failed_step_fails_the_other_workers_with_its_message(tmp_path: Path) -> None:
+    share = Share(tmp_path)
+
+    def broken() -> str:
+        raise RuntimeError("kind create cluster: exit status 1")
+
+    with pytest.raises(RuntimeError, match="exit status 1"):
+        share.once("cluster", broken)
+    with pytest.raises(SharedStepFailed, match="cluster failed in another worker: kind create"):
+        share.once("cluster", lambda: "never made")
+
+
+def test_without_workers_nothing_is_shared() -> None:
+    share = Share(None)
+    made = [share.once("cluster", lambda: object()) for _ in range(2)]
+    assert made[0] is not made[1]
+
+
+def hold(folder: str, mode: str, seconds: float, log: str) -> None:
+    lock = ArgoCDLock(Share(Path(folder)))
+    with lock.exclusive() if mode == "exclusive" else lock.shared():
+        with open(log, "a") as out:
+            out.write(f"{mode} in {time.monotonic():.3f}\n")
+        time.sleep(seconds)
+        with open(log, "a") as out:
+            out.write(f"{mode} out {time.monotonic():.3f}\n")
+
+
+def events(log: Path) -> list[tuple[str, str, float]]:
+    rows = [line.split() for line in log.read_text().splitlines()]
+    return sorted(((mode, what, float(at)) for mode, what, at in rows), key=lambda row: row[2])
+
+
+def entered(log: Path, mode: str, count: int) -> Outcome:
+    seen = log.read_text().count(f"{mode} in") if log.exists() else 0
+    if seen == count:
+        return succeeded(f"{count} {mode} holder(s) in")
+    return pending(f"{count} {mode} holder(s) in, seen {seen}")
+
+
+def test_scenarios_share_argo_cd_and_the_upgrade_waits_for_them(tmp_path: Path) -> None:
+    log = tmp_path / "locks.log"
+    args = (str(tmp_path), str(log))
+    scenarios = [SPAWN.Process(target=hold, args=(args[0], "shared", 2, args[1])) for _ in "ab"]
+    for scenario in scenarios:
+        scenario.start()
+    wait_until(lambda: entered(log, "shared", 2), 30, "both scenarios to hold Argo CD")
+    upgrade = SPAWN.Process(target=hold, args=(args[0], "exclusive", 0.5, args[1]))
+    upgrade.start()
+    for process in [*scenarios, upgrade]:
+        process.join(30)
+        assert process.exitcode == 0
+    order = [(mode, what) for mode, what, _ in events(log)]
+    # Both scenarios were in at once, and the upgrade came in only after both left
+    assert order[:2] == [("shared", "in"), ("shared", "in")]
+    assert order[2:4] == [("shared", "out"), ("shared", "out")]
+    assert order[4:] == [("exclusive", "in"), ("exclusive", "out")]
+
+
+def test_the_upgrade_keeps_new_scenarios_out_but_not_its_own_worker(tmp_path: Path) -> None:
+    log = tmp_path / "locks.log"
+    lock = ArgoCDLock(Share(tmp_path))
+    with lock.exclusive():
+        with lock.shared():  # its own deploy_bookshop, say: would otherwise wait on itself
+            pass
+        scenario = SPAWN.Process(target=hold, args=(str(tmp_path), "shared", 0, str(log)))
+        scenario.start()
+        stays_true(lambda: entered(log, "shared", 0), 2, "no scenario in while Argo CD is replaced")
+    scenario.join(30)
+    assert scenario.exitcode == 0 and "shared in" in log.read_text()
