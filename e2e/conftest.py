@@ -157,9 +157,8 @@ def _cluster_for_all(
     controller (unless kept), which does it once every worker is done with it."""
     share: Share = request.getfixturevalue("share")
     tools: clusters.Tools = request.getfixturevalue("cluster_tools")
-    if not options.keep_cluster and options.cluster_name not in clusters.existing_clusters(
-        tools.kind
-    ):
+    exists = clusters.check_name(options.cluster_name, tools.kind, keep=options.keep_cluster)
+    if not exists and not options.keep_cluster:
         share.at_end("delete cluster", (options.cluster_name, tools.kind))
     with _new_cluster(options, request, keep=True) as (kind, preloaded):
         return dataclasses.replace(tools, node_image=kind.image), preloaded
