@@ -43,10 +43,6 @@ class SharedStepFailed(RuntimeError):
     """A step another worker did once failed there."""
 
 
-class SessionStopped(RuntimeError):
-    """The session cannot go on (its setup failed); the message is one line."""
-
-
 def stop(request: pytest.FixtureRequest, message: str) -> NoReturn:
     """Ends the run with a one-line reason, as pytest.exit does. In an xdist worker,
     pytest.exit crashes the controller (INTERNALERROR), so the worker fails this test and
@@ -54,7 +50,7 @@ def stop(request: pytest.FixtureRequest, message: str) -> NoReturn:
     if share_dir(request.config) is None:
         pytest.exit(message, returncode=1)
     request.session.shouldstop = message
-    raise SessionStopped(message)
+    pytest.fail(message, pytrace=False)
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from harness import ROOT
 
 QUICK = 60  # seconds: "at once", with room for a cold Python start on a busy machine
+
+# The suite as one process, and as it runs by default: on pytest-xdist workers.
+SESSIONS = pytest.mark.parametrize("workers", ["-n0", "-n2"], ids=["one-process", "workers"])
 
 
 def run_suite(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, float]:
@@ -35,7 +40,8 @@ def test_an_unknown_image_path_is_refused() -> None:
     assert "--images must be auto, public or source, not 'docker-hub'" in output
 
 
-def test_an_unreachable_kubeconfig_fails_in_one_line(tmp_path: Path) -> None:
+@SESSIONS
+def test_an_unreachable_kubeconfig_fails_in_one_line(tmp_path: Path, workers: str) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: nowhere\n"
@@ -43,17 +49,18 @@ def test_an_unreachable_kubeconfig_fails_in_one_line(tmp_path: Path) -> None:
         "contexts: [{name: nowhere, context: {cluster: nowhere, user: nobody}}]\n"
         "users: [{name: nobody, user: {token: none}}]\n"
     )
-    code, output, took = run_suite("--kubeconfig", str(kubeconfig), "--images", "public")
+    code, output, took = run_suite(workers, "--kubeconfig", str(kubeconfig), "--images", "public")
     assert code != 0 and took < QUICK
     assert f"the cluster of {kubeconfig} is unreachable" in output
 
 
-def test_docker_not_running_fails_in_one_line(tmp_path: Path) -> None:
+@SESSIONS
+def test_docker_not_running_fails_in_one_line(tmp_path: Path, workers: str) -> None:
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(Path.home()),
         "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock",
     }
-    code, output, took = run_suite("--images", "source", env=env)
+    code, output, took = run_suite(workers, "--images", "source", env=env)
     assert code != 0 and took < QUICK
     assert "Docker is not running or not reachable" in output
