@@ -45,18 +45,18 @@ def test_with_the_default_backoff_a_failed_migration_runs_again_while_the_rollou
 
 def failed_attempts(shop: Bookshop, count: int) -> list[client.V1Pod]:
     """The migration's first `count` failed pods, oldest first, once there are as many."""
+    seen: list[client.V1Pod] = []
 
     def failed_pods() -> Outcome:
         job = shop.migration_job()
         pods = shop.migration_pods(job) if job else []
-        done = [pod for pod in pods if pod.status.phase == "Failed"]
-        if len(done) >= count:
-            return succeeded(f"{len(done)} failed attempts")
+        seen[:] = [pod for pod in pods if pod.status.phase == "Failed"]
+        if len(seen) >= count:
+            return succeeded(f"{len(seen)} failed attempts")
         return pending(f"{count} failed attempts, seen {[p.status.phase for p in pods]}")
 
     wait_until(failed_pods, 180, f"{count} failed attempts of the migration")
-    pods = [p for p in shop.migration_pods(shop.migration_job()) if p.status.phase == "Failed"]
-    return sorted(pods, key=lambda pod: pod.metadata.creation_timestamp)[:count]
+    return sorted(seen, key=lambda pod: pod.metadata.creation_timestamp)[:count]
 
 
 @pytest.mark.starts_early

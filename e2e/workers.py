@@ -63,7 +63,7 @@ class Share:
         if self.folder is None:
             return make()
         record = self.folder / f"once-{_slug(step)}.pickle"
-        with _locked(self.folder / f"once-{_slug(step)}.lock", fcntl.LOCK_EX, step):
+        with self.held(f"once-{_slug(step)}", fcntl.LOCK_EX, step):
             if record.exists():
                 done, value = pickle.loads(record.read_bytes())
                 if not done:
@@ -80,10 +80,16 @@ class Share:
     @contextlib.contextmanager
     def exclusively(self, what: str) -> Iterator[None]:
         """One worker at a time in the block (the others wait for it)."""
+        with self.held(f"exclusively-{_slug(what)}", fcntl.LOCK_EX, what):
+            yield
+
+    @contextlib.contextmanager
+    def held(self, lock: str, mode: int, what: str) -> Iterator[None]:
+        """The share's lock file `lock`, in flock `mode`; nothing to hold without a share."""
         if self.folder is None:
             yield
             return
-        with _locked(self.folder / f"exclusively-{_slug(what)}.lock", fcntl.LOCK_EX, what):
+        with _locked(self.folder / f"{lock}.lock", mode, what):
             yield
 
     def at_end(self, name: str, value: object) -> None:
@@ -101,23 +107,21 @@ class ArgoCDLock:
     holds it exclusively also passes its own shared requests (they would wait on itself)."""
 
     def __init__(self, share: Share) -> None:
-        self.path = share.folder / "argocd-in-use.lock" if share.folder else None
+        self.share = share
         self._exclusive_here = False
 
     @contextlib.contextmanager
     def shared(self) -> Iterator[None]:
-        if self.path is None or self._exclusive_here:
+        if self._exclusive_here:
             yield
             return
-        with _locked(self.path, fcntl.LOCK_SH, "Argo CD, shared"):
+        with self.share.held("argocd-in-use", fcntl.LOCK_SH, "Argo CD, shared"):
             yield
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
-        if self.path is None:
-            yield
-            return
-        with _locked(self.path, fcntl.LOCK_EX, "Argo CD to itself (no scenario using it)"):
+        what = "Argo CD to itself (no scenario using it)"
+        with self.share.held("argocd-in-use", fcntl.LOCK_EX, what):
             self._exclusive_here = True
             try:
                 yield
