@@ -76,13 +76,6 @@ def session_options(pytest_args: list[str]) -> argparse.Namespace:
     return parser.parse_known_args(pytest_args)[0]
 
 
-def cluster_exists(name: str) -> bool:
-    nodes = engine.client().api.containers(
-        all=True, filters={"label": f"{clusters.NODE_LABEL}={name}"}
-    )
-    return bool(nodes)
-
-
 def delete_cluster(options: argparse.Namespace) -> None:
     """The cluster the runs kept: after the last run, or when a run was interrupted."""
     from images import hosttools
@@ -255,7 +248,7 @@ def main(argv: list[str]) -> int:
     count, pytest_args = parse(argv)
     options = session_options(pytest_args)
     base = Path(options.artifacts_dir)
-    existed = not options.kubeconfig and cluster_exists(options.cluster_name)
+    existed = not options.kubeconfig and clusters.node_containers(options.cluster_name)
     if existed and not options.keep_cluster:
         print(
             f"error: a kind cluster named {options.cluster_name!r} already exists: delete it, "
@@ -292,7 +285,7 @@ def main(argv: list[str]) -> int:
             runs.append(collect(folder, number, kind, code, time.monotonic() - began))
             text = write(base, runs, about)
     finally:
-        if owned and cluster_exists(options.cluster_name):
+        if owned and clusters.node_containers(options.cluster_name):
             began = time.monotonic()
             delete_cluster(options)
             about["cluster_delete_s"] = round(time.monotonic() - began, 1)

@@ -9,6 +9,7 @@ them: built here on the source path, pinned downloads on the public path).
 import contextlib
 import json
 import logging
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,6 +27,12 @@ from images.pins import pins
 log = logging.getLogger(__name__)
 
 NODE_LABEL = "io.x-k8s.kind.cluster"  # kind labels each node container with its cluster
+
+
+def folder(name: str) -> Path:
+    """Where pytest-kind-ng's KindCluster keeps a cluster's kubeconfig (and our kind
+    config): relative to the working directory, as it makes it."""
+    return Path(".pytest-kind") / name
 
 
 class ClusterError(RuntimeError):
@@ -133,18 +140,16 @@ def system_ready(kube: Kube) -> Outcome:
     return succeeded("the node, CoreDNS and kube-proxy are ready")
 
 
-def existing_clusters(kind: Path) -> list[str]:
-    out = subprocess.run(
-        [str(kind), "get", "clusters"], capture_output=True, text=True, check=True
-    ).stdout
-    return out.split()
+def node_containers(name: str) -> list[dict]:
+    """The Docker containers of a cluster's nodes (what `kind get clusters` looks at)."""
+    return engine.client().api.containers(all=True, filters={"label": f"{NODE_LABEL}={name}"})
 
 
-def check_name(name: str, kind: Path, *, keep: bool) -> bool:
+def check_name(name: str, *, keep: bool) -> bool:
     """Whether a cluster of that name exists; a taken name is an error unless kept.
-    Called before any slow step, so the error comes at once."""
-    engine.client()  # fails at once, in one line, when Docker is not running
-    exists = name in existing_clusters(kind)
+    Asks Docker, not kind, so it comes before any build: the error comes at once (and
+    so does the one for a Docker that is not running)."""
+    exists = bool(node_containers(name))
     if exists and not keep:
         raise ClusterError(
             f"a kind cluster named {name!r} already exists: delete it "
@@ -155,9 +160,13 @@ def check_name(name: str, kind: Path, *, keep: bool) -> bool:
 
 
 @contextlib.contextmanager
-def kind_cluster(name: str, tools: Tools, *, keep: bool) -> Iterator[KindCluster]:
-    """A kind cluster for the session; reused only when kept, deleted after unless kept."""
-    exists = check_name(name, tools.kind, keep=keep)
+def kind_cluster(
+    name: str, tools: Tools, *, keep: bool, exists: bool | None = None
+) -> Iterator[KindCluster]:
+    """A kind cluster; reused only when kept, deleted after unless kept. `exists`: what
+    check_name said, when the caller asked it before its builds."""
+    if exists is None:
+        exists = check_name(name, keep=keep)
     try:
         yield create(name, tools, reuse=exists)
     finally:
@@ -195,7 +204,7 @@ def delete_cluster(name: str, kind: Path, settle: float = 3.0) -> None:
 
     def nothing_left() -> Outcome:
         nonlocal quiet_since
-        nodes = engine.client().api.containers(all=True, filters={"label": f"{NODE_LABEL}={name}"})
+        nodes = node_containers(name)
         if nodes:
             subprocess.run(
                 [str(kind), "delete", "cluster", "--name", name], capture_output=True, check=False
@@ -210,6 +219,7 @@ def delete_cluster(name: str, kind: Path, settle: float = 3.0) -> None:
         [str(kind), "delete", "cluster", "--name", name], capture_output=True, check=False
     )
     wait_until(nothing_left, 120, f"kind cluster {name} to be deleted")
+    shutil.rmtree(folder(name), ignore_errors=True)  # its kubeconfig names a dead cluster
 
 
 def docker_objects() -> set[str]:

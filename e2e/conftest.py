@@ -112,7 +112,9 @@ def cluster(options: Options, request: pytest.FixtureRequest, share: Share) -> I
             clusters.check_reachable(kube.api, options.kubeconfig)
             yield Cluster("existing", kube, None, artifacts)
         elif share.folder is None:
-            with _new_cluster(options, request, keep=options.keep_cluster) as (kind, preloaded):
+            exists = clusters.check_name(options.cluster_name, keep=options.keep_cluster)
+            new = _new_cluster(options, request, exists=exists, keep=options.keep_cluster)
+            with new as (kind, preloaded):
                 kube = Kube.from_kubeconfig(kind.kubeconfig_path)
                 yield Cluster(options.cluster_name, kube, kind, artifacts, preloaded)
         else:
@@ -128,18 +130,17 @@ def cluster(options: Options, request: pytest.FixtureRequest, share: Share) -> I
 
 @contextlib.contextmanager
 def _new_cluster(
-    options: Options, request: pytest.FixtureRequest, *, keep: bool
+    options: Options, request: pytest.FixtureRequest, *, exists: bool, keep: bool
 ) -> Iterator[tuple[KindCluster, frozenset[str]]]:
     """A kind cluster from the session's node image, ready for pods; deleted afterwards
     unless kept. Times creating it, not the session it serves."""
     tools: clusters.Tools = request.getfixturevalue("cluster_tools")
-    clusters.check_name(options.cluster_name, tools.kind, keep=options.keep_cluster)
     node_image, preloaded = request.getfixturevalue("session_node_image")
     tools = dataclasses.replace(tools, node_image=node_image)
     with contextlib.ExitStack() as stack:
         with timings.phase("cluster create", Path(options.artifacts_dir)):
             kind = stack.enter_context(
-                clusters.kind_cluster(options.cluster_name, tools, keep=keep)
+                clusters.kind_cluster(options.cluster_name, tools, keep=keep, exists=exists)
             )
             kube = Kube.from_kubeconfig(kind.kubeconfig_path)
             wait_until(
@@ -155,12 +156,12 @@ def _cluster_for_all(
 ) -> tuple[clusters.Tools, frozenset[str]]:
     """The first worker makes the cluster for every worker, and leaves deleting it to the
     controller (unless kept), which does it once every worker is done with it."""
+    exists = clusters.check_name(options.cluster_name, keep=options.keep_cluster)
     share: Share = request.getfixturevalue("share")
     tools: clusters.Tools = request.getfixturevalue("cluster_tools")
-    exists = clusters.check_name(options.cluster_name, tools.kind, keep=options.keep_cluster)
     if not exists and not options.keep_cluster:
         share.at_end("delete cluster", (options.cluster_name, tools.kind))
-    with _new_cluster(options, request, keep=True) as (kind, preloaded):
+    with _new_cluster(options, request, exists=exists, keep=True) as (kind, preloaded):
         return dataclasses.replace(tools, node_image=kind.image), preloaded
 
 

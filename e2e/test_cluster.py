@@ -177,6 +177,7 @@ def test_deleting_a_cluster_leaves_nothing_behind(
         created = clusters.docker_objects() - before
         assert any(name in obj for obj in created), f"no container of {name} among {created}"
     assert clusters.docker_objects() - before == set()
+    assert not clusters.folder(name).exists(), "the deleted cluster's kubeconfig is left"
 
 
 def run_pytest_in_background(artifacts: Path, *args: str) -> subprocess.Popen:
@@ -228,3 +229,4 @@ def test_ctrl_c_while_the_cluster_starts_leaves_nothing_behind(
     output, _ = run.communicate(timeout=120)
     assert run.returncode != 0, output[-2000:]
     assert clusters.docker_objects() - before == set(), output[-2000:]
+    assert not (ROOT / clusters.folder(name)).exists(), "the deleted cluster's kubeconfig is left"
