@@ -202,7 +202,9 @@ def test_a_taken_cluster_name_fails_at_once(
     )
     output, _ = run.communicate(timeout=120)
     assert run.returncode != 0
-    assert f"a kind cluster named {cluster.name!r} already exists" in output
+    assert f"a kind cluster named {cluster.name!r} already exists" in output, output[-2000:]
+    assert "During handling of the above exception" not in output, output[-2000:]
+    assert "image build" not in output, "it built images before checking the name"
 
 
 @SESSIONS

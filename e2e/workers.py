@@ -50,7 +50,9 @@ def stop(request: pytest.FixtureRequest, message: str) -> NoReturn:
     if share_dir(request.config) is None:
         pytest.exit(message, returncode=1)
     request.session.shouldstop = message
-    pytest.fail(message, pytrace=False)
+    # Raised while handling the error that stops the run: without `from None` pytest
+    # prints the message twice, "During handling of the above exception" between.
+    raise pytest.fail.Exception(message, pytrace=False) from None
 
 
 @dataclass(frozen=True)
