@@ -521,24 +521,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The 11-minute measurement only when asked for. Slow scenarios collect their results
-    late (on several workers: go first); whatever reinstalls Argo CD goes last of all, once
-    nothing else (not even a background leg) depends on the controller."""
+    """The 11-minute measurement only when asked for. In one process: the cluster's own
+    tests first, as a smoke test; the slow scenarios' results late; whatever reinstalls
+    Argo CD last, once nothing else (not even a background leg) depends on the controller.
+    On workers: the slow scenarios and then the upgrade test head one worker's share, and
+    the tests that need no Argo CD head the others', to run while it has Argo CD alone."""
     if not config.getoption(MEASURE_TIME_TO_FAIL):
         unasked = [item for item in items if item.get_closest_marker("measures_time_to_fail")]
         if unasked:
             config.hook.pytest_deselected(items=unasked)
             items[:] = [item for item in items if item not in unasked]
-    early = -1 if workers.share_dir(config) else 1
-    items.sort(
-        key=lambda item: (
-            2
-            if item.get_closest_marker("reinstalls_argocd")
-            else early
-            if item.get_closest_marker("starts_early")
-            else 0
-        )
-    )
+    early = [item for item in items if item.get_closest_marker("starts_early")]
+    alone = [item for item in items if item.get_closest_marker("reinstalls_argocd")]
+    count = workers.worker_count(config)
+    if count:
+        no_argocd = [item for item in items if not item.get_closest_marker("argocd")]
+        items[:] = workers.dealt(items, count, first=early + alone, meanwhile=no_argocd)
+    else:
+        items[:] = [item for item in items if item not in early + alone] + early + alone
 
 
 @pytest.hookimpl(trylast=True)  # after the harness has read the options

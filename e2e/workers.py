@@ -10,7 +10,9 @@ the cluster after every worker is done, also after a failure or Ctrl-C. Without 
 
 The upgrade test replaces Argo CD under everyone: it holds `ArgoCDLock` exclusively, and
 every other user of Argo CD (a scenario, a Postgres provisioned ahead, a time-to-fail leg)
-holds it shared.
+holds it shared. So that the other workers do not just wait meanwhile, the tests are dealt
+out with it at the head of one worker's share and the tests that need no Argo CD at the
+head of the others' (`dealt`).
 """
 
 import contextlib
@@ -31,6 +33,31 @@ T = TypeVar("T")
 
 SHARE_DIR = "argocd_migration_e2e_share"  # the key the controller hands each worker
 LOCK_TIMEOUT = 30 * 60  # the longest holder: a time-to-fail leg, about 11 minutes
+
+
+def worker_count(config: pytest.Config) -> int:
+    """How many workers the run has: 0 without xdist."""
+    workerinput = getattr(config, "workerinput", None)
+    return int(workerinput["workercount"]) if workerinput else 0
+
+
+def dealt(items: list[T], workers: int, *, first: list[T], meanwhile: list[T]) -> list[T]:
+    """`items` ordered for `workers` workers under `--dist worksteal`, which deals the list
+    out in runs at the start: worker k takes the next len(left) // (workers - k) items
+    (pytest-xdist 3.8.0; tests/test_workers.py checks it). `first` heads the first run
+    and `meanwhile` is spread over the heads of the others, the rest fills each run up."""
+    if workers < 2:
+        return items
+    rest = [item for item in items if item not in first and item not in meanwhile]
+    heads = [list(first)] + [meanwhile[k :: workers - 1] for k in range(workers - 1)]
+    order: list[T] = []
+    left = len(items)
+    for k, head in enumerate(heads):
+        fill = max(0, left // (workers - k) - len(head))
+        order += head + rest[:fill]
+        rest = rest[fill:]
+        left -= len(head) + fill
+    return order + rest
 
 
 def share_dir(config: pytest.Config) -> Path | None:

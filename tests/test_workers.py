@@ -3,13 +3,17 @@ a setup step runs once for all, a failure reaches every worker, and the upgrade 
 on Argo CD waits for every scenario's (and keeps new ones out)."""
 
 import multiprocessing
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from e2e.waits import Outcome, pending, stays_true, succeeded, wait_until
-from e2e.workers import ArgoCDLock, Share, SharedStepFailed
+from e2e.workers import ArgoCDLock, Share, SharedStepFailed, dealt
+from harness import ROOT
 
 SPAWN = multiprocessing.get_context("spawn")  # a worker is a process of its own
 
@@ -102,3 +106,64 @@ def test_the_upgrade_keeps_new_scenarios_out_but_not_its_own_worker(tmp_path: Pa
         stays_true(lambda: entered(log, "shared", 0), 2, "no scenario in while Argo CD is replaced")
     scenario.join(30)
     assert scenario.exitcode == 0 and "shared in" in log.read_text()
+
+
+DEALT_CONFTEST = """
+import os
+import pytest
+from e2e import workers
+
+def pytest_collection_modifyitems(config, items):
+    first = [i for i in items if i.name.startswith("test_alone")]
+    meanwhile = [i for i in items if i.name.startswith("test_free")]
+    items[:] = workers.dealt(items, workers.worker_count(config), first=first, meanwhile=meanwhile)
+
+def pytest_runtest_setup(item):
+    with open(os.environ["ORDER_LOG"], "a") as log:
+        log.write(f"{item.config.workerinput['workerid']} {item.name}\\n")
+"""
+
+DEALT_TESTS = """
+import pytest
+
+@pytest.mark.parametrize("n", range(12))
+def test_scenario(n): pass
+
+def test_alone(): pass
+
+@pytest.mark.parametrize("n", range(4))
+def test_free(n): pass
+"""
+
+
+def test_worksteal_starts_each_worker_where_dealt_puts_it(tmp_path: Path) -> None:
+    """`dealt` relies on how pytest-xdist's worksteal first hands the tests out: the test
+    holding Argo CD alone must start one worker, and tests needing no Argo CD the others."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "conftest.py").write_text(DEALT_CONFTEST)
+    (suite / "test_dealt.py").write_text(DEALT_TESTS)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "3",
+         "--dist", "worksteal", str(suite)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "ORDER_LOG": str(tmp_path / "order.log")},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:]
+    firsts: dict[str, str] = {}
+    for line in (tmp_path / "order.log").read_text().splitlines():
+        worker, test = line.split(" ", 1)
+        firsts.setdefault(worker, test)
+    assert sorted(test.split("[")[0] for test in firsts.values()) == [
+        "test_alone",
+        "test_free",
+        "test_free",
+    ], firsts
+
+
+def test_dealt_heads_the_runs_and_fills_them_up() -> None:
+    items = [f"s{n}" for n in range(8)] + ["alone", "f0", "f1"]
+    order = dealt(items, 3, first=["alone"], meanwhile=["f0", "f1"])
+    # worksteal's runs: 11 // 3 = 3, then 8 // 2 = 4, then 4
+    assert order == ["alone", "s0", "s1", "f0", "s2", "s3", "s4", "f1", "s5", "s6", "s7"]
+    assert dealt(items, 0, first=["alone"], meanwhile=["f0"]) == items
