@@ -534,11 +534,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     early = [item for item in items if item.get_closest_marker("starts_early")]
     alone = [item for item in items if item.get_closest_marker("reinstalls_argocd")]
     count = workers.worker_count(config)
-    if count:
+    if count > 1:
         no_argocd = [item for item in items if not item.get_closest_marker("argocd")]
         items[:] = workers.dealt(items, count, first=early + alone, meanwhile=no_argocd)
-    else:
-        items[:] = [item for item in items if item not in early + alone] + early + alone
+    else:  # one process, or one worker: one test after another
+        last = early + alone
+        items[:] = [item for item in items if item not in last] + last
 
 
 @pytest.hookimpl(trylast=True)  # after the harness has read the options

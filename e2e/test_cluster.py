@@ -7,7 +7,6 @@ tests that prove those builds, not just their compilation.
 
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from kubernetes import client
 
 from e2e import cluster as clusters
+from e2e import nested
 from e2e.conftest import Cluster
 from e2e.kube import deployment_available, run_pod, unique_name
 from e2e.waits import Outcome, failed, pending, succeeded, wait_until
@@ -183,17 +183,12 @@ def test_deleting_a_cluster_leaves_nothing_behind(
 def run_pytest_in_background(artifacts: Path, *args: str) -> subprocess.Popen:
     """A nested session, with artifacts of its own: it would restart the outer one's timings."""
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "e2e/test_cluster.py",
-         "-k", "node_is_ready", f"--artifacts-dir={artifacts}", *args],
+        nested.command(f"--artifacts-dir={artifacts}", *args),
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
 
-# A nested session as one process, and as the suite runs by default: on xdist workers.
-SESSIONS = pytest.mark.parametrize("workers", ["-n0", "-n2"], ids=["one-process", "workers"])
-
-
-@SESSIONS
+@nested.SESSIONS
 def test_a_taken_cluster_name_fails_at_once(
     cluster: Cluster, image_path: str, tmp_path: Path, workers: str
 ) -> None:
@@ -202,12 +197,11 @@ def test_a_taken_cluster_name_fails_at_once(
     )
     output, _ = run.communicate(timeout=120)
     assert run.returncode != 0
-    assert f"a kind cluster named {cluster.name!r} already exists" in output, output[-2000:]
-    assert "During handling of the above exception" not in output, output[-2000:]
+    nested.assert_one_reason(output, f"a kind cluster named {cluster.name!r} already exists")
     assert "image build" not in output, "it built images before checking the name"
 
 
-@SESSIONS
+@nested.SESSIONS
 @pytest.mark.usefixtures("alone_with_docker")
 def test_ctrl_c_while_the_cluster_starts_leaves_nothing_behind(
     cluster: Cluster, image_path: str, tmp_path: Path, workers: str

@@ -9,6 +9,8 @@ migration in a transaction), while a failing migration still fails at once
 (test_seed_script.py).
 """
 
+from typing import Any
+
 import pytest
 from kubernetes import client
 
@@ -22,7 +24,7 @@ pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
 BACKOFF_LIMIT_0_ALONE = {"spec": {"podFailurePolicy": None}}
 
 
-def evicted_while_waiting(shop: Bookshop, **release: dict) -> tuple[Sync, list[client.V1Pod]]:
+def evicted_while_waiting(shop: Bookshop, **release: Any) -> tuple[Sync, list[client.V1Pod]]:
     """A v3.1 sync whose migration waits for the held lock, its pod evicted as a node
     drain does; the sync, and the migration's pods as they were then."""
     sync = shop.start_sync(shop.release("v3.1", **release))

@@ -1,34 +1,22 @@
 """Bad input fails at once, in one line, before anything is built or created."""
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
-
+from e2e import nested
 from harness import ROOT
 
 QUICK = 60  # seconds: "at once", with room for a cold Python start on a busy machine
-
-# The suite as one process, and as it runs by default: on pytest-xdist workers.
-SESSIONS = pytest.mark.parametrize("workers", ["-n0", "-n2"], ids=["one-process", "workers"])
 
 
 def run_suite(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, float]:
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "e2e/test_cluster.py",
-         "-k", "node_is_ready", *args],
+        nested.command(*args),
         cwd=ROOT, capture_output=True, text=True, env=env, timeout=300, check=False,
     )  # fmt: skip
     return result.returncode, result.stdout + result.stderr, time.monotonic() - started
-
-
-def assert_one_reason(output: str, reason: str) -> None:
-    """The reason, said plainly: no traceback of the error it replaced."""
-    assert reason in output, output[-2000:]
-    assert "During handling of the above exception" not in output, output[-2000:]
 
 
 def test_an_unknown_argocd_version_is_refused_listing_the_pinned_ones() -> None:
@@ -46,7 +34,7 @@ def test_an_unknown_image_path_is_refused() -> None:
     assert "--images must be auto, public or source, not 'docker-hub'" in output
 
 
-@SESSIONS
+@nested.SESSIONS
 def test_an_unreachable_kubeconfig_fails_in_one_line(tmp_path: Path, workers: str) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
@@ -57,10 +45,10 @@ def test_an_unreachable_kubeconfig_fails_in_one_line(tmp_path: Path, workers: st
     )
     code, output, took = run_suite(workers, "--kubeconfig", str(kubeconfig), "--images", "public")
     assert code != 0 and took < QUICK
-    assert_one_reason(output, f"the cluster of {kubeconfig} is unreachable")
+    nested.assert_one_reason(output, f"the cluster of {kubeconfig} is unreachable")
 
 
-@SESSIONS
+@nested.SESSIONS
 def test_docker_not_running_fails_in_one_line(tmp_path: Path, workers: str) -> None:
     env = {
         "PATH": "/usr/bin:/bin",
@@ -69,4 +57,4 @@ def test_docker_not_running_fails_in_one_line(tmp_path: Path, workers: str) -> N
     }
     code, output, took = run_suite(workers, "--images", "source", env=env)
     assert code != 0 and took < QUICK
-    assert_one_reason(output, "Docker is not running or not reachable")
+    nested.assert_one_reason(output, "Docker is not running or not reachable")

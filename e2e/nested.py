@@ -1,0 +1,24 @@
+"""A nested e2e session, started as a user would start one: for the tests of how the suite
+itself fails (bad input, a taken cluster name, Ctrl-C), in tests/ and in e2e/."""
+
+import sys
+
+import pytest
+
+# As one process, and as the suite runs by default: on pytest-xdist workers.
+SESSIONS = pytest.mark.parametrize("workers", ["-n0", "-n2"], ids=["one-process", "workers"])
+
+
+def command(*args: str) -> list[str]:
+    """pytest on the cheapest scenario (the session's setup is what these tests are about);
+    to be run from the repository's root."""
+    return [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "e2e/test_cluster.py",
+        "-k", "node_is_ready", *args,
+    ]  # fmt: skip
+
+
+def assert_one_reason(output: str, reason: str) -> None:
+    """The reason, said plainly: no traceback of the error it replaced."""
+    assert reason in output, output[-2000:]
+    assert "During handling of the above exception" not in output, output[-2000:]
