@@ -2,7 +2,9 @@
 
 import hashlib
 import json
+import os
 import subprocess
+import time
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
@@ -11,10 +13,11 @@ from typing import Any
 import docker
 import docker.errors
 
-from images.cache import log_file
+from images.cache import cache_dir, log_file
 from images.errors import BuildError
 
 RECIPE_LABEL = "io.argocd-migration-e2e.recipe"
+RACY_NS = 3_000_000_000
 
 
 @cache
@@ -34,11 +37,33 @@ def recipe_digest(*inputs: Any) -> str:
 
 
 def digest_files(paths: Iterable[Path]) -> str:
+    """The digest of the files' names and contents; remembered by their size, mtime and
+    inode, since every session (and every worker) asks again for the same few hundred MB
+    of binaries the node image is made from, which took seconds of CPU each time."""
+    ordered = sorted(paths)
+    stats = json.dumps([_identity(path) for path in ordered]).encode()
+    remembered = cache_dir("file-digests") / hashlib.sha256(stats).hexdigest()
+    if remembered.is_file():
+        return remembered.read_text()
     h = hashlib.sha256()
-    for path in sorted(paths):
+    for path in ordered:
         h.update(path.name.encode())
         h.update(path.read_bytes())
-    return h.hexdigest()[:16]
+    digest = h.hexdigest()[:16]
+    # As git does with its index: a file changed within the last seconds could change
+    # again without its mtime moving (a clock tick is milliseconds), so it is not trusted.
+    settled = time.time_ns() - RACY_NS
+    if all(_identity(path)[2] < settled for path in ordered):
+        partial = remembered.with_suffix(f".{os.getpid()}")
+        partial.write_text(digest)
+        partial.replace(remembered)  # atomic: a concurrent reader sees all of it or nothing
+    return digest
+
+
+def _identity(path: Path) -> tuple[str, int, int, int]:
+    """What changes when a file's content does (short of rewriting it within a nanosecond)."""
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino
 
 
 def is_current(tag: str, recipe: str) -> bool:
