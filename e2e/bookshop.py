@@ -25,7 +25,7 @@ from kubernetes.client.exceptions import ApiException
 
 from e2e import gitserver
 from e2e.application import Application, Sync
-from e2e.kube import Kube
+from e2e.kube import Kube, job_ended
 from e2e.kubectl import Kubectl
 from e2e.waits import Outcome, failed, pending, succeeded, wait_until
 from harness import ROOT
@@ -178,12 +178,8 @@ class Bookshop:
         if job is None or job.metadata.creation_timestamp < sync.started - ONE_SECOND:
             return
         sync.hook_started = job.status.start_time
-        ended = [
-            c.last_transition_time
-            for c in job.status.conditions or []
-            if c.type in ("Complete", "Failed") and c.status == "True"
-        ]
-        sync.hook_finished = job.status.completion_time or (ended[0] if ended else None)
+        ended = job_ended(job)
+        sync.hook_finished = job.status.completion_time or (ended and ended.last_transition_time)
 
     def start_sync(self, revision: str) -> Sync:
         sync = self.app.start_sync(revision)

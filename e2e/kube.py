@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -38,6 +39,17 @@ class Kube:
     @property
     def custom(self) -> client.CustomObjectsApi:
         return client.CustomObjectsApi(self.api)
+
+
+def condition(obj: Any, *types: str) -> Any | None:
+    """The first of an object's conditions of these types that holds (status "True"):
+    a Job's Complete or Failed, a pod's or a node's Ready."""
+    conditions = obj.status.conditions or []
+    return next((c for c in conditions if c.type in types and c.status == "True"), None)
+
+
+def job_ended(job: client.V1Job) -> client.V1JobCondition | None:
+    return condition(job, "Complete", "Failed")
 
 
 def unique_name(prefix: str) -> str:

@@ -12,7 +12,7 @@ from e2e import argocd as argocd_install
 from e2e import gitserver
 from e2e.application import Application
 from e2e.conftest import Bookshops, Cluster
-from e2e.kube import namespace, run_pod, unique_name
+from e2e.kube import condition, namespace, run_pod, unique_name
 from e2e.kubectl import Kubectl
 from e2e.waits import Outcome, pending, succeeded, wait_until
 
@@ -70,8 +70,7 @@ def replaced_and_ready(cluster: Cluster, namespace: str, name: str, old_uid: str
         if err.status == 404:
             return pending(f"{name} to be recreated")
         raise
-    ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
-    if pod.metadata.uid != old_uid and ready:
+    if pod.metadata.uid != old_uid and condition(pod, "Ready"):
         return succeeded(f"a new {name} is Ready")
     return pending(f"a new {name} to be Ready (same pod: {pod.metadata.uid == old_uid})")
 

@@ -16,6 +16,7 @@ from kubernetes import client
 
 from e2e.application import Sync
 from e2e.bookshop import Bookshop
+from e2e.kube import condition
 from e2e.waits import holds, wait_until
 
 pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
@@ -60,12 +61,6 @@ def test_a_migration_evicted_by_a_node_drain_starts_again_and_the_deploy_goes_on
     assert health["release"] == "v3.1" and health["pending"] == [], health
 
 
-def job_failure(job: client.V1Job) -> str | None:
-    """The reason of the Job's Failed condition, if it failed."""
-    failed = [c for c in job.status.conditions or [] if c.type == "Failed" and c.status == "True"]
-    return failed[0].reason if failed else None
-
-
 def test_with_backoff_limit_0_alone_a_node_drain_fails_the_deploy(deploy_bookshop) -> None:
     """Why the hardened Job has a podFailurePolicy: without it the evicted pod is the
     Job's one attempt."""
@@ -82,7 +77,9 @@ def test_with_backoff_limit_0_alone_a_node_drain_fails_the_deploy(deploy_booksho
     assert sync.phase == "Failed", sync.message
     assert sync.hook()["hookPhase"] == "Failed", sync.hook()
     job = shop.migration_job()
-    assert job_failure(job) == "BackoffLimitExceeded" and job.status.failed == 1, job.status
+    failure = condition(job, "Failed")
+    assert failure and failure.reason == "BackoffLimitExceeded", job.status
+    assert job.status.failed == 1, job.status
     assert shop.migration_pods(job) == [], "the Job started the migration again"
     # And the app stays on v2.0 and its schema, though nothing was wrong with v3.1
     assert holds(shop.still_on("v2.0", generation))

@@ -9,6 +9,7 @@ prevents running stale database schemas."
 import pytest
 
 from e2e.bookshop import Bookshop
+from e2e.kube import condition
 from e2e.timeline import Timeline, image_of, is_web, job_finished
 from e2e.waits import wait_until
 
@@ -143,7 +144,7 @@ def test_a_failing_migration_keeps_the_old_version_serving(deploy_bookshop) -> N
     assert shop.fingerprint() == before
     # And the failed Job and its logs are there to read
     job = shop.migration_job()
-    assert any(c.type == "Failed" and c.status == "True" for c in job.status.conditions)
+    assert condition(job, "Failed"), job.status
     assert "IntegrityError" in shop.job_logs()
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from e2e.kube import Kube
+from e2e.kube import Kube, job_ended
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,7 @@ class Timeline:
 
 
 def job_finished(event: Event) -> bool:
-    conditions = event.obj.status.conditions or []
-    return any(c.type in ("Complete", "Failed") and c.status == "True" for c in conditions)
+    return job_ended(event.obj) is not None
 
 
 def job_started(event: Event) -> bool:
