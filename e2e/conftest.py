@@ -371,7 +371,7 @@ class Bookshops:
             sync = shop.sync(revision)
             if sync.phase != "Succeeded":
                 # Not the scenario's own failure, so no report hook collects it: do it here.
-                folder = self.artifacts / f"given-{shop.namespace}"
+                folder = diagnostics.folder_for_given(self.artifacts, shop.namespace)
                 summary = diagnostics.collect(shop, folder)
                 raise AssertionError(
                     f"deploying {release} as a given: {sync.phase}: {sync.message}\n{summary}"
@@ -544,11 +544,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(trylast=True)  # after the harness has read the options
 def pytest_configure(config: pytest.Config) -> None:
-    """Timings are per run: the file starts afresh (in the controller of a distributed
-    run, before any worker writes to it)."""
+    """Artifacts are per run: the previous run's go (in the controller of a distributed
+    run, before any worker writes)."""
     if workers.share_dir(config) is None:
-        artifacts = Path(config.stash[OPTIONS_KEY].artifacts_dir)
-        (artifacts / "timings.jsonl").unlink(missing_ok=True)
+        diagnostics.clear_previous(Path(config.stash[OPTIONS_KEY].artifacts_dir))
 
 
 SHARE_FOLDER = pytest.StashKey[Path]()
@@ -589,7 +588,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         item.stash[FAILED] = True
         artifacts = Path(item.config.stash[OPTIONS_KEY].artifacts_dir)
         for shop in item.stash.get(BOOKSHOPS, []):
-            folder = artifacts / item.name / shop.namespace
+            folder = diagnostics.folder_for(artifacts, item.name, shop.namespace)
             try:
                 summary = diagnostics.collect(shop, folder)
             except Exception as err:

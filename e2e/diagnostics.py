@@ -2,6 +2,7 @@
 rerunning it, written to the artifacts folder and summed up in the pytest report."""
 
 import contextlib
+import shutil
 from pathlib import Path
 
 import yaml
@@ -9,6 +10,40 @@ from kubernetes.client.exceptions import ApiException
 
 from e2e.argocd import NAMESPACE as ARGOCD_NAMESPACE
 from e2e.bookshop import Bookshop
+
+# What a run writes to the artifacts folder besides JUnit XML (which it overwrites).
+RUN_FILES = ("timings.jsonl", "timings.md", "time-to-fail.json")
+
+
+def folder_for(artifacts: Path, test: str, namespace: str) -> Path:
+    return artifacts / test / namespace
+
+
+def folder_for_given(artifacts: Path, namespace: str) -> Path:
+    return artifacts / f"given-{namespace}"
+
+
+def clear_previous(artifacts: Path) -> list[Path]:
+    """A run starts with no evidence of the one before: a failure that is fixed must not
+    stay on show next to a green run. Only what a run writes goes: its files, and folders
+    shaped as `folder_for` makes them (a test's folder holding e2e-* namespaces only)."""
+    gone = [artifacts / name for name in RUN_FILES if (artifacts / name).is_file()]
+    if artifacts.is_dir():
+        for entry in artifacts.iterdir():
+            if not entry.is_dir() or entry.is_symlink():
+                continue
+            if entry.name.startswith("given-e2e-") or (
+                entry.name.startswith("test_")
+                and (children := list(entry.iterdir()))
+                and all(child.is_dir() and child.name.startswith("e2e-") for child in children)
+            ):
+                gone.append(entry)
+    for path in gone:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return gone
 
 
 def collect(shop: Bookshop, folder: Path) -> str:

@@ -2,6 +2,7 @@
 itself fails (bad input, a taken cluster name, Ctrl-C), in tests/ and in e2e/."""
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -9,12 +10,13 @@ import pytest
 SESSIONS = pytest.mark.parametrize("workers", ["-n0", "-n2"], ids=["one-process", "workers"])
 
 
-def command(*args: str) -> list[str]:
+def command(artifacts: Path, *args: str) -> list[str]:
     """pytest on the cheapest scenario (the session's setup is what these tests are about);
-    to be run from the repository's root."""
+    to be run from the repository's root. With artifacts of its own: a session starts by
+    clearing the previous run's, which would be the outer session's or the user's."""
     return [
         sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "e2e/test_cluster.py",
-        "-k", "node_is_ready", *args,
+        "-k", "node_is_ready", f"--artifacts-dir={artifacts}", *args,
     ]  # fmt: skip
 
 

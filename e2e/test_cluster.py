@@ -181,9 +181,8 @@ def test_deleting_a_cluster_leaves_nothing_behind(
 
 
 def run_pytest_in_background(artifacts: Path, *args: str) -> subprocess.Popen:
-    """A nested session, with artifacts of its own: it would restart the outer one's timings."""
     return subprocess.Popen(
-        nested.command(f"--artifacts-dir={artifacts}", *args),
+        nested.command(artifacts, *args),
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 

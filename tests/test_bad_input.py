@@ -10,17 +10,19 @@ from harness import ROOT
 QUICK = 60  # seconds: "at once", with room for a cold Python start on a busy machine
 
 
-def run_suite(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, float]:
+def run_suite(
+    artifacts: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str, float]:
     started = time.monotonic()
     result = subprocess.run(
-        nested.command(*args),
+        nested.command(artifacts, *args),
         cwd=ROOT, capture_output=True, text=True, env=env, timeout=300, check=False,
     )  # fmt: skip
     return result.returncode, result.stdout + result.stderr, time.monotonic() - started
 
 
-def test_an_unknown_argocd_version_is_refused_listing_the_pinned_ones() -> None:
-    code, output, took = run_suite("--argocd-version", "v9.9.9", "--images", "source")
+def test_an_unknown_argocd_version_is_refused_listing_the_pinned_ones(tmp_path: Path) -> None:
+    code, output, took = run_suite(tmp_path, "--argocd-version", "v9.9.9", "--images", "source")
     assert code != 0 and took < QUICK
     assert (
         "--argocd-version 'v9.9.9' is neither pinned in versions.toml (v3.6.0, v3.6.1) "
@@ -28,8 +30,8 @@ def test_an_unknown_argocd_version_is_refused_listing_the_pinned_ones() -> None:
     )
 
 
-def test_an_unknown_image_path_is_refused() -> None:
-    code, output, _ = run_suite("--images", "docker-hub")
+def test_an_unknown_image_path_is_refused(tmp_path: Path) -> None:
+    code, output, _ = run_suite(tmp_path, "--images", "docker-hub")
     assert code != 0
     assert "--images must be auto, public or source, not 'docker-hub'" in output
 
@@ -43,7 +45,8 @@ def test_an_unreachable_kubeconfig_fails_in_one_line(tmp_path: Path, workers: st
         "contexts: [{name: nowhere, context: {cluster: nowhere, user: nobody}}]\n"
         "users: [{name: nobody, user: {token: none}}]\n"
     )
-    code, output, took = run_suite(workers, "--kubeconfig", str(kubeconfig), "--images", "public")
+    args = (workers, "--kubeconfig", str(kubeconfig), "--images", "public")
+    code, output, took = run_suite(tmp_path, *args)
     assert code != 0 and took < QUICK
     nested.assert_one_reason(output, f"the cluster of {kubeconfig} is unreachable")
 
@@ -55,6 +58,6 @@ def test_docker_not_running_fails_in_one_line(tmp_path: Path, workers: str) -> N
         "HOME": str(Path.home()),
         "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock",
     }
-    code, output, took = run_suite(workers, "--images", "source", env=env)
+    code, output, took = run_suite(tmp_path, workers, "--images", "source", env=env)
     assert code != 0 and took < QUICK
     nested.assert_one_reason(output, "Docker is not running or not reachable")
