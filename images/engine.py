@@ -151,7 +151,7 @@ def run(
                 out.write(line)
         status = container.wait()["StatusCode"]
     finally:
-        container.remove(force=True)
+        container.remove(force=True, v=True)  # and its anonymous volumes, or they pile up
     if status != 0:
         last = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
         raise BuildError(step, f"exit status {status}: {last[0][:300]}", log)

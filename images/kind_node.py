@@ -252,7 +252,7 @@ def _import_and_commit(prep: str, images: list[str], tag: str, recipe: str) -> N
         )
         engine.drop_if_dangling(replaced)
     finally:
-        container.remove(force=True)
+        container.remove(force=True, v=True)  # and its anonymous volumes, or they pile up
         for old in tarballs.glob("*.tar"):
             old.unlink()
 
