@@ -140,8 +140,9 @@ class Application:
             GROUP, VERSION, NAMESPACE, PLURAL, self.name, body
         )
 
-    def start_sync(self, revision: str) -> Sync:
-        """Hard refresh and sync `revision` with hook strategy and no retries."""
+    def start_sync(self, revision: str, retry: dict[str, Any] | None = None) -> Sync:
+        """Hard refresh and sync `revision` with hook strategy; no retries unless `retry`
+        (a sync's retry strategy: limit and backoff, as in `syncPolicy.retry`) says so."""
         self.wait_idle()
         initiator = f"e2e-{uuid.uuid4().hex[:8]}"
         started = datetime.datetime.now(datetime.UTC)
@@ -151,7 +152,7 @@ class Application:
                 "operation": {
                     "initiatedBy": {"username": initiator},
                     "sync": {"revision": revision, "syncStrategy": {"hook": {}}},
-                    "retry": {"limit": 0},
+                    "retry": retry or {"limit": 0},
                 },
             }
         )

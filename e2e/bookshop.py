@@ -181,8 +181,8 @@ class Bookshop:
         ended = job_ended(job)
         sync.hook_finished = job.status.completion_time or (ended and ended.last_transition_time)
 
-    def start_sync(self, revision: str) -> Sync:
-        sync = self.app.start_sync(revision)
+    def start_sync(self, revision: str, retry: dict[str, Any] | None = None) -> Sync:
+        sync = self.app.start_sync(revision, retry)
         self.syncs.append(sync)
         return sync
 

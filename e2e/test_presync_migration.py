@@ -6,12 +6,14 @@ PreSync, if the migration job failed or got stuck the main app won't be deployed
 prevents running stale database schemas."
 """
 
+import itertools
+
 import pytest
 
 from e2e.bookshop import Bookshop
 from e2e.kube import condition
-from e2e.timeline import Timeline, image_of, is_web, job_finished
-from e2e.waits import wait_until
+from e2e.timeline import Event, Timeline, image_of, is_web, job_failed, job_finished
+from e2e.waits import holds, wait_until
 
 pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
 
@@ -148,21 +150,54 @@ def test_a_failing_migration_keeps_the_old_version_serving(deploy_bookshop) -> N
     assert "IntegrityError" in shop.job_logs()
 
 
-def test_the_fix_release_recovers(deploy_bookshop) -> None:
-    # Given v2.0 deployed and the broken v3.0 failed
+# A sync's retry strategy, as `syncPolicy.retry` sets it (backoff shortened: 1 s, then 2 s).
+TWO_RETRIES = {"limit": 2, "backoff": {"duration": "1s", "factor": 2}}
+
+
+def test_a_sync_retry_runs_the_failing_migration_again_each_time_in_a_new_job(
+    deploy_bookshop,
+) -> None:
+    """With retries (common with auto-sync), Argo CD retries a failed sync from the start,
+    PreSync hook included: "visible until next deploy" then means until the next attempt."""
+    # Given v2.0 deployed
     shop: Bookshop = deploy_bookshop("v2.0")
-    failed_job = shop.deploy("v3.0") and shop.migration_job().metadata.uid
+    generation = shop.deployment().metadata.generation
+    before = shop.fingerprint()
+    v2_job = shop.migration_job().metadata.uid
 
-    # When the fix, v3.1, syncs
-    sync = shop.deploy("v3.1")
+    # When broken v3.0 syncs with two retries
+    with Timeline(shop.kube, shop.namespace) as timeline:
+        sync = shop.start_sync(shop.release("v3.0"), retry=TWO_RETRIES).wait()
 
-    # Then a new Job ran and completed, and v3.1 serves on its schema
-    assert sync.phase == "Succeeded", sync.message
-    job = shop.migration_job()
-    assert job.metadata.uid != failed_job and job.status.succeeded == 1
-    with shop.web() as web:
-        _, health = web.get_json("/healthz")
-        status, book = web.get_json("/api/books/the-stranger")
-    assert health["release"] == "v3.1" and health["pending"] == []
-    assert health["migrations"]["bookshop"].startswith("0004")
-    assert status == 200 and book["title"] == "The Stranger"
+    # Then the sync failed after its last retry
+    assert sync.phase == "Failed", sync.message
+    assert sync.state.get("retryCount") == 2, sync.state
+    # And the migration ran three times, each time in a new Job that failed
+    attempts = jobs_created(timeline, besides=v2_job)
+    assert len(attempts) == 3, attempts
+    assert all(job_failed_in(timeline, uid) for uid in attempts), attempts
+    # And each attempt's Job was deleted before the next one was created
+    for failed_job, next_job in itertools.pairwise(attempts):
+        deleted, created = job_event(timeline, failed_job, "DELETED"), job_event(timeline, next_job)
+        assert deleted and created and deleted.at <= created.at, (deleted, created)
+    # So only the last attempt's Job, and its logs, are left to read
+    assert [job.metadata.uid for job in shop.migration_jobs()] == [attempts[-1]]
+    assert "IntegrityError" in shop.job_logs()
+    # And v2.0 served on all along, on a database left as it was
+    assert holds(shop.still_on("v2.0", generation))
+    assert shop.fingerprint() == before
+
+
+def jobs_created(timeline: Timeline, besides: str) -> list[str]:
+    """The uids of the Jobs that appeared, in order."""
+    uids = [e.uid for e in timeline.of("Job") if e.uid != besides]
+    return list(dict.fromkeys(uids))
+
+
+def job_event(timeline: Timeline, uid: str, type_: str | None = None) -> Event | None:
+    """The Job's first event (of that type)."""
+    return timeline.first("Job", lambda e: e.uid == uid and type_ in (None, e.type))
+
+
+def job_failed_in(timeline: Timeline, uid: str) -> bool:
+    return timeline.first("Job", lambda e: e.uid == uid and job_failed(e)) is not None

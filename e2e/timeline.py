@@ -17,7 +17,7 @@ from typing import Any
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from e2e.kube import Kube, job_ended
+from e2e.kube import Kube, condition, job_ended
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,10 @@ class Timeline:
 
 def job_finished(event: Event) -> bool:
     return job_ended(event.obj) is not None
+
+
+def job_failed(event: Event) -> bool:
+    return condition(event.obj, "Failed") is not None
 
 
 def job_started(event: Event) -> bool:
