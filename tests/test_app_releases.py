@@ -116,6 +116,28 @@ def test_migrate_commits_each_migration_on_its_own(
     assert all(slug for _, _, slug in slugs(app_db))
 
 
+def test_rolling_back_past_the_constraint_fails_at_the_old_fixtures(
+    release_tree: Releases, app_db: Database
+) -> None:
+    """A rollback runs the old release's Job on the new schema: its migrate has nothing
+    to do (no down-migrations run), and its fixtures hold the duplicate slug again."""
+    # given v2.0, then v3.1, deployed
+    deploy(release_tree("v2.0"), app_db)
+    deploy(release_tree("v3.1"), app_db)
+    before = snapshot(app_db)
+
+    # when v2.0's Job runs again
+    migrated = migrate(release_tree("v2.0"), app_db)
+    loaded = loaddata(release_tree("v2.0"), app_db)
+
+    # then migrate changes nothing, and loaddata fails on v3.1's constraint, in one transaction
+    assert migrated.returncode == 0, migrated.stderr
+    assert "No migrations to apply" in migrated.stdout
+    assert loaded.returncode != 0
+    assert "Key (slug)=(the-stranger) already exists" in loaded.stderr
+    assert snapshot(app_db) == before
+
+
 @pytest.mark.parametrize("release", DEPLOYABLE)
 def test_fixtures_load_twice_without_duplicates(
     release: str, release_tree: Releases, app_db: Database
