@@ -150,6 +150,26 @@ def test_a_failing_migration_keeps_the_old_version_serving(deploy_bookshop) -> N
     assert "IntegrityError" in shop.job_logs()
 
 
+def test_the_fix_release_recovers(deploy_bookshop) -> None:
+    # Given v2.0 deployed and the broken v3.0 failed
+    shop: Bookshop = deploy_bookshop("v2.0")
+    failed_job = shop.deploy("v3.0") and shop.migration_job().metadata.uid
+
+    # When the fix, v3.1, syncs
+    sync = shop.deploy("v3.1")
+
+    # Then a new Job ran and completed, and v3.1 serves on its schema
+    assert sync.phase == "Succeeded", sync.message
+    job = shop.migration_job()
+    assert job.metadata.uid != failed_job and job.status.succeeded == 1
+    with shop.web() as web:
+        _, health = web.get_json("/healthz")
+        status, book = web.get_json("/api/books/the-stranger")
+    assert health["release"] == "v3.1" and health["pending"] == []
+    assert health["migrations"]["bookshop"].startswith("0004")
+    assert status == 200 and book["title"] == "The Stranger"
+
+
 # A sync's retry strategy, as `syncPolicy.retry` sets it (backoff shortened: 1 s, then 2 s).
 TWO_RETRIES = {"limit": 2, "backoff": {"duration": "1s", "factor": 2}}
 
