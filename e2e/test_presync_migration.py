@@ -13,7 +13,7 @@ import pytest
 from e2e.bookshop import Bookshop
 from e2e.kube import condition
 from e2e.timeline import Event, Timeline, image_of, is_web, job_failed, job_finished
-from e2e.waits import holds, wait_until
+from e2e.waits import Outcome, failed, holds, stays_true, succeeded, wait_until
 
 pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
 
@@ -117,6 +117,44 @@ def test_auto_sync_does_not_rerun_the_hook_on_an_unchanged_revision(deploy_books
     automated = shop.app.status()["operationState"]
     assert automated["operation"]["initiatedBy"].get("automated") is True
     assert shop.migration_job().metadata.uid != job
+
+
+def test_a_release_committed_while_the_migration_runs_waits_its_turn(deploy_bookshop) -> None:
+    """Auto-sync starts no sync while one runs: a release pushed meanwhile neither stops
+    the running migration nor is skipped; it deploys, hook and all, once the first is done."""
+    # Given v1.0 deployed, auto-sync on, and a transaction holding a lock v2.0's migration needs
+    shop: Bookshop = deploy_bookshop("v1.0")
+    shop.enable_auto_sync()
+    with shop.holding_lock("bookshop_book"):
+        # When v2.0 is committed and auto-synced, its migration waiting on the lock
+        v2_revision = shop.release("v2.0")
+        shop.app.refresh()
+        wait_until(shop.migration_waiting, 120, "v2.0's migration to start and wait")
+        v2_job = shop.migration_job().metadata.uid
+        # And v3.1 is committed meanwhile
+        v3_revision = shop.release("v3.1")
+        shop.app.refresh()
+        # Then the sync in progress stays v2.0's, its migration running on
+        stays_true(lambda: still_syncing(shop, v2_revision, v2_job), 10, "v2.0's sync to go on")
+
+    # When the lock is released, v2.0's sync ends, and auto-sync deploys v3.1 after it
+    wait_until(lambda: shop.rolled_out("v3.1"), 300, "auto-sync to roll out v3.1")
+    # Then both were deployed, in order, each by its own migration Job
+    deployed = [entry["revision"] for entry in shop.app.status()["history"]]
+    assert deployed[-2:] == [v2_revision, v3_revision], deployed
+    assert shop.migration_job().metadata.uid != v2_job
+    assert shop.migration_job().status.succeeded == 1
+
+
+def still_syncing(shop: Bookshop, revision: str, job: str) -> Outcome:
+    """The sync in progress is `revision`'s, and its migration Job `job` still runs."""
+    state = shop.app.status().get("operationState", {})
+    syncing = state.get("operation", {}).get("sync", {}).get("revision")
+    current = shop.migration_job()
+    running = current is not None and current.metadata.uid == job and current.status.active
+    if state.get("phase") == "Running" and syncing == revision and running:
+        return succeeded(f"the sync of {revision[:8]} goes on, its migration running")
+    return failed(f"sync {state.get('phase')} of {str(syncing)[:8]}, Job running: {running}")
 
 
 def test_a_failing_migration_keeps_the_old_version_serving(deploy_bookshop) -> None:
