@@ -167,8 +167,10 @@ class Bookshop:
             sync.rolled_out = datetime.datetime.now(datetime.UTC)
         return sync
 
-    def sync(self, revision: str, timeout: float = 300) -> Sync:
-        sync = self.start_sync(revision).wait(timeout)
+    def sync(
+        self, revision: str, timeout: float = 300, retry: dict[str, Any] | None = None
+    ) -> Sync:
+        sync = self.start_sync(revision, retry).wait(timeout)
         self._observe_hook(sync)
         return sync
 

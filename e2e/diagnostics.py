@@ -19,8 +19,11 @@ def folder_for(artifacts: Path, test: str, namespace: str) -> Path:
     return artifacts / test / namespace
 
 
+GIVEN = "given-"  # a given's failure, not the scenario's own: its folder's prefix
+
+
 def folder_for_given(artifacts: Path, namespace: str) -> Path:
-    return artifacts / f"given-{namespace}"
+    return artifacts / f"{GIVEN}{namespace}"
 
 
 def clear_previous(artifacts: Path) -> list[Path]:
@@ -32,7 +35,7 @@ def clear_previous(artifacts: Path) -> list[Path]:
         for entry in artifacts.iterdir():
             if not entry.is_dir() or entry.is_symlink():
                 continue
-            if entry.name.startswith("given-e2e-") or (
+            if entry.name.startswith(f"{GIVEN}e2e-") or (
                 entry.name.startswith("test_")
                 and (children := list(entry.iterdir()))
                 and all(child.is_dir() and child.name.startswith("e2e-") for child in children)

@@ -7,6 +7,7 @@ prevents running stale database schemas."
 """
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 
@@ -225,7 +226,7 @@ def test_a_sync_retry_runs_the_failing_migration_again_each_time_in_a_new_job(
 
     # When broken v3.0 syncs with two retries
     with Timeline(shop.kube, shop.namespace) as timeline:
-        sync = shop.start_sync(shop.release("v3.0"), retry=TWO_RETRIES).wait()
+        sync = shop.sync(shop.release("v3.0"), retry=TWO_RETRIES)
 
     # Then the sync failed after its last retry
     assert sync.phase == "Failed", sync.message
@@ -233,10 +234,11 @@ def test_a_sync_retry_runs_the_failing_migration_again_each_time_in_a_new_job(
     # And the migration ran three times, each time in a new Job that failed
     attempts = jobs_created(timeline, besides=v2_job)
     assert len(attempts) == 3, attempts
-    assert all(job_failed_in(timeline, uid) for uid in attempts), attempts
+    assert all(job_event(timeline, uid, job_failed) for uid in attempts), attempts
     # And each attempt's Job was deleted before the next one was created
     for failed_job, next_job in itertools.pairwise(attempts):
-        deleted, created = job_event(timeline, failed_job, "DELETED"), job_event(timeline, next_job)
+        deleted = job_event(timeline, failed_job, lambda e: e.type == "DELETED")
+        created = job_event(timeline, next_job)
         assert deleted and created and deleted.at <= created.at, (deleted, created)
     # So only the last attempt's Job, and its logs, are left to read
     assert [job.metadata.uid for job in shop.migration_jobs()] == [attempts[-1]]
@@ -252,10 +254,8 @@ def jobs_created(timeline: Timeline, besides: str) -> list[str]:
     return list(dict.fromkeys(uids))
 
 
-def job_event(timeline: Timeline, uid: str, type_: str | None = None) -> Event | None:
-    """The Job's first event (of that type)."""
-    return timeline.first("Job", lambda e: e.uid == uid and type_ in (None, e.type))
-
-
-def job_failed_in(timeline: Timeline, uid: str) -> bool:
-    return timeline.first("Job", lambda e: e.uid == uid and job_failed(e)) is not None
+def job_event(
+    timeline: Timeline, uid: str, matching: Callable[[Event], bool] = lambda e: True
+) -> Event | None:
+    """The Job's first event (that matches)."""
+    return timeline.first("Job", lambda e: e.uid == uid and matching(e))

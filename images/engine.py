@@ -41,8 +41,9 @@ def digest_files(paths: Iterable[Path]) -> str:
     inode, since every session (and every worker) asks again for the same few hundred MB
     of binaries the node image is made from, which took seconds of CPU each time."""
     ordered = sorted(paths)
-    stats = json.dumps([_identity(path) for path in ordered]).encode()
-    remembered = cache_dir("file-digests") / hashlib.sha256(stats).hexdigest()
+    identities = [_identity(path) for path in ordered]
+    key = hashlib.sha256(json.dumps(identities).encode()).hexdigest()
+    remembered = cache_dir("file-digests") / key
     if remembered.is_file():
         return remembered.read_text()
     h = hashlib.sha256()
@@ -53,7 +54,7 @@ def digest_files(paths: Iterable[Path]) -> str:
     # As git does with its index: a file changed within the last seconds could change
     # again without its mtime moving (a clock tick is milliseconds), so it is not trusted.
     settled = time.time_ns() - RACY_NS
-    if all(_identity(path)[2] < settled for path in ordered):
+    if all(mtime < settled for _, _, mtime, _ in identities):
         partial = remembered.with_suffix(f".{os.getpid()}")
         partial.write_text(digest)
         partial.replace(remembered)  # atomic: a concurrent reader sees all of it or nothing
