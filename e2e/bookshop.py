@@ -12,6 +12,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -233,6 +234,11 @@ class Bookshop:
             self.namespace, label_selector="app=django,component=web"
         ).items
 
+    def web_pods(self) -> list[client.V1Pod]:
+        return self.kube.core.list_namespaced_pod(
+            self.namespace, label_selector="app=django,component=web"
+        ).items
+
     def job_logs(self) -> str:
         pods = self.kube.core.list_namespaced_pod(
             self.namespace, label_selector="job-name=db-migration"
@@ -282,6 +288,29 @@ class Bookshop:
             self.namespace, field_selector=f"involvedObject.name={pod}"
         ).items
         return [e.message for e in events if e.reason == "Unhealthy" and "statuscode" in e.message]
+
+    @contextlib.contextmanager
+    def following_logs(self, pod: client.V1Pod) -> Iterator["Log"]:
+        """The pod's log as it is written, kept after the pod is gone (a replaced web
+        pod's log goes with it)."""
+        response = self.kube.core.read_namespaced_pod_log(
+            pod.metadata.name, self.namespace, follow=True, _preload_content=False
+        )
+        log = Log()
+
+        def follow() -> None:
+            with contextlib.suppress(Exception):  # the stream closed under it, at the end
+                for chunk in response.stream(4096, decode_content=True):
+                    log.chunks.append(chunk.decode(errors="replace"))
+
+        reader = threading.Thread(target=follow, daemon=True)
+        reader.start()
+        try:
+            yield log
+        finally:
+            response.release_conn()
+            response.close()
+            reader.join(timeout=10)
 
     @contextlib.contextmanager
     def database(self) -> Iterator[harness.Database]:
@@ -342,6 +371,15 @@ class Bookshop:
                 probe.stop()
 
 
+@dataclass
+class Log:
+    chunks: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+
 class Probe(threading.Thread):
     """Requests a URL back to back; counts answers by status ("error" when none came)."""
 
@@ -350,6 +388,7 @@ class Probe(threading.Thread):
         self.url = url
         self.answers: dict[str, int] = {}
         self.errors: list[str] = []
+        self.seen: list[tuple[float, str]] = []  # (time.time(), outcome) of each answer
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -364,6 +403,7 @@ class Probe(threading.Thread):
                 outcome = "error"
                 self.errors.append(str(err))
             self.answers[outcome] = self.answers.get(outcome, 0) + 1
+            self.seen.append((time.time(), outcome))
             self._stop_event.wait(0.2)
 
     def stop(self) -> None:
@@ -373,3 +413,11 @@ class Probe(threading.Thread):
     @property
     def total(self) -> int:
         return sum(self.answers.values())
+
+    @property
+    def statuses(self) -> set[str]:
+        """The HTTP statuses answered (not the requests that got no answer)."""
+        return set(self.answers) - {"error"}
+
+    def times(self, outcome: str) -> list[float]:
+        return [at for at, seen in self.seen if seen == outcome]

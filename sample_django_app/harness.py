@@ -214,6 +214,14 @@ def applied_migrations(db: Database, app: str = "bookshop") -> list[str]:
     )]  # fmt: skip
 
 
+def nullable_columns(db: Database, table: str) -> dict[str, bool]:
+    """Each column of `table`, and whether it takes NULL."""
+    return {name: nullable == "YES" for name, nullable in db.query(
+        "SELECT column_name, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND table_name = %s", (table,)
+    )}  # fmt: skip
+
+
 def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
     """Everything a failed migration must leave as it was: every column, constraint and
     index of the public schema, and every row of every table (django_migrations too)."""

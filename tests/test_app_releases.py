@@ -1,7 +1,8 @@
 """The sample app's release history on a real PostgreSQL, migrated the way the Job does it.
 
 v1.0 → v2.0 (a schema change plus a data migration) → v3.0 (a migration that fails) →
-v3.1 (the fix), each release's `manage.py migrate` run as a subprocess of its own tree.
+v3.1 (the fix) → v4.0 and v4.1 (a column dropped in two steps), each release's
+`manage.py migrate` run as a subprocess of its own tree.
 """
 
 import shutil
@@ -21,6 +22,7 @@ from sample_django_app.harness import (
     loaddata,
     manage,
     migrate,
+    nullable_columns,
     serve,
     snapshot,
 )
@@ -36,10 +38,12 @@ SCHEMA = {
     "v2.0": "0003_fill_book_slugs",
     "v3.0": "0004_unique_book_slugs",
     "v3.1": "0004_unique_book_slugs",
+    "v4.0": "0005_book_year_leaves_the_code",
+    "v4.1": "0006_drop_book_year",
 }
 # Releases whose migrate and loaddata both pass on an empty database. v3.0's constraint
 # goes in on an empty table, then its own fixtures (two "the-stranger") violate it.
-DEPLOYABLE = ("v1.0", "v2.0", "v3.1")
+DEPLOYABLE = ("v1.0", "v2.0", "v3.1", "v4.0", "v4.1")
 BOOKS = 5
 
 
@@ -79,6 +83,14 @@ def test_release_history_on_one_database(release_tree: Releases, app_db: Databas
         (5, "The Stranger", "the-stranger-5"),
     ]
     assert _unique_constraints_on_slug(app_db) == 1
+
+    # when v4.0 deploys, its code forgets `year` and the column stays, nullable
+    deploy(release_tree("v4.0"), app_db)
+    assert nullable_columns(app_db, "bookshop_book")["year"] is True
+
+    # when v4.1 deploys, the column goes
+    deploy(release_tree("v4.1"), app_db)
+    assert "year" not in nullable_columns(app_db, "bookshop_book")
 
 
 def test_broken_release_fails_and_leaves_schema_and_rows_unchanged(
@@ -176,7 +188,7 @@ def test_healthz_names_the_release_and_its_schema(
     assert books[0] == 200
     assert len(books[1]["books"]) == BOOKS
     assert page[0] == 200
-    assert b"The Left Hand of Darkness by Ursula K. Le Guin (1969)" in page[1]
+    assert b"The Left Hand of Darkness by Ursula K. Le Guin" in page[1]
 
 
 def test_v2_code_against_v1_schema_fails_visibly(
@@ -200,6 +212,45 @@ def test_v2_code_against_v1_schema_fails_visibly(
     assert status == 500
     log = server.log.read_text()
     assert "django.db.utils.ProgrammingError: column bookshop_book.slug does not exist" in log
+
+
+def test_v3_1_code_serves_on_after_v4_0s_migration(
+    release_tree: Releases, app_db: Database, tmp_path: Path
+) -> None:
+    """What a PreSync hook does to the release still serving: its code meets the next
+    release's schema. Step 1 of dropping a column keeps it, so v3.1 goes on."""
+    # given v3.1, deployed, and v4.0's hook run
+    deploy(release_tree("v3.1"), app_db)
+    deploy(release_tree("v4.0"), app_db)
+
+    # when v3.1's code serves (as it does until v4.0 has rolled out)
+    with serve(release_tree("v3.1"), app_db, tmp_path / "gunicorn.log") as server:
+        status, body = server.get_json("/api/books")
+
+    # then the books still come with their years
+    assert status == 200
+    assert len(body["books"]) == BOOKS
+    assert {book["title"]: book["year"] for book in body["books"]}["Dune"] == 1965
+
+
+def test_v3_1_code_fails_after_v4_1s_migration(
+    release_tree: Releases, app_db: Database, tmp_path: Path
+) -> None:
+    """v4.1 deployed straight over v3.1: its hook drops the column v3.1's code reads."""
+    # given v3.1, deployed, and v4.1's hook run (v4.0 skipped)
+    deploy(release_tree("v3.1"), app_db)
+    deploy(release_tree("v4.1"), app_db)
+
+    # when v3.1's code serves
+    with serve(release_tree("v3.1"), app_db, tmp_path / "gunicorn.log") as server:
+        health = server.get_json("/healthz")
+        status, _ = server.get("/api/books")
+
+    # then it is healthy by its probe, yet every request that reads books fails
+    assert health[0] == 200
+    assert status == 500
+    log = server.log.read_text()
+    assert "django.db.utils.ProgrammingError: column bookshop_book.year does not exist" in log
 
 
 def test_healthz_fails_without_a_database(release_tree: Releases, tmp_path: Path) -> None:
@@ -251,7 +302,8 @@ def test_unknown_release_is_one_line_listing_the_known_ones(tmp_path: Path) -> N
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 1
-    assert result.stderr == "error: unknown release 'v9.9'; known: v1.0, v2.0, v3.0, v3.1\n"
+    known = "v1.0, v2.0, v3.0, v3.1, v4.0, v4.1"
+    assert result.stderr == f"error: unknown release 'v9.9'; known: {known}\n"
     assert not (tmp_path / "tree").exists()
 
 
