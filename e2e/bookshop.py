@@ -5,6 +5,7 @@ A release is a commit on the scenario's branch (the overlay's `images:` tag, and
 patch), a deploy is a sync of that commit; the database is read through a port-forward.
 """
 
+import collections
 import contextlib
 import datetime
 import json
@@ -38,6 +39,8 @@ DB_NAME = DB_USER = "bookshop"
 ONE_SECOND = datetime.timedelta(seconds=1)  # object timestamps have second resolution
 # The tag committed while only Postgres is synced: the app's Application does not exist yet.
 POSTGRES_ONLY = "v1.0"
+# The web pods and their ReplicaSets (the migration pod is labelled `app: django` too).
+WEB = "app=django,component=web"
 
 
 @dataclass(frozen=True)
@@ -230,14 +233,10 @@ class Bookshop:
             raise
 
     def replica_sets(self) -> list[client.V1ReplicaSet]:
-        return self.kube.apps.list_namespaced_replica_set(
-            self.namespace, label_selector="app=django,component=web"
-        ).items
+        return self.kube.apps.list_namespaced_replica_set(self.namespace, label_selector=WEB).items
 
     def web_pods(self) -> list[client.V1Pod]:
-        return self.kube.core.list_namespaced_pod(
-            self.namespace, label_selector="app=django,component=web"
-        ).items
+        return self.kube.core.list_namespaced_pod(self.namespace, label_selector=WEB).items
 
     def job_logs(self) -> str:
         pods = self.kube.core.list_namespaced_pod(
@@ -386,7 +385,6 @@ class Probe(threading.Thread):
     def __init__(self, url: str) -> None:
         super().__init__(daemon=True)
         self.url = url
-        self.answers: dict[str, int] = {}
         self.errors: list[str] = []
         self.seen: list[tuple[float, str]] = []  # (time.time(), outcome) of each answer
         self._stop_event = threading.Event()
@@ -402,7 +400,6 @@ class Probe(threading.Thread):
             except OSError as err:
                 outcome = "error"
                 self.errors.append(str(err))
-            self.answers[outcome] = self.answers.get(outcome, 0) + 1
             self.seen.append((time.time(), outcome))
             self._stop_event.wait(0.2)
 
@@ -411,8 +408,13 @@ class Probe(threading.Thread):
         self.join(timeout=10)
 
     @property
+    def answers(self) -> dict[str, int]:
+        """How many answers came with each outcome."""
+        return dict(collections.Counter(outcome for _, outcome in self.seen))
+
+    @property
     def total(self) -> int:
-        return sum(self.answers.values())
+        return len(self.seen)
 
     @property
     def statuses(self) -> set[str]:
