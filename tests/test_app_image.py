@@ -14,7 +14,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixe
 
 from images import engine, workloads
 from images.pins import ROOT, pins
-from sample_django_app.build import HERE, build_image, image_tag
+from sample_django_app.build import HERE, build_image, download_wheels, image_tag
 from sample_django_app.harness import (
     HARDENED_SCRIPT,
     Database,
@@ -165,6 +165,18 @@ def test_image_size_is_reported(app_image: str, capsys: pytest.CaptureFixture[st
     with capsys.disabled():
         print(f"\n{app_image}: {size / 1e6:.0f} MB")
     assert size < 500e6
+
+
+def test_the_apps_wheels_download_into_an_empty_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a new machine does first, with this environment's own Python (tox-uv's
+    environments come without pip unless the project pins it)."""
+    monkeypatch.setenv("ARGOCD_MIGRATION_E2E_CACHE", str(tmp_path))
+    wheels = download_wheels()
+    assert wheels.is_relative_to(tmp_path)
+    names = {wheel.name.split("-")[0].lower() for wheel in wheels.glob("*.whl")}
+    assert {"django", "psycopg", "psycopg_binary", "gunicorn", "patch_ng"} <= names, names
 
 
 def test_build_stage_pins_patch_ng_as_the_harness_does() -> None:
