@@ -25,12 +25,14 @@ from e2e.kube import Kube, namespace, unique_name
 from e2e.kubectl import Kubectl
 from e2e.waits import wait_until
 from e2e.workers import ArgoCDLock, Share
-from harness.plugin import OPTIONS_KEY, Options
+from harness.plugin import OPTIONS_KEY, TERMINAL_KEY, Options, progress_to_terminal, status_line
 from images import argocd as argocd_images
-from images import argocd_refs, engine, hosttools, session
+from images import argocd_refs, engine, hosttools, progress, session
 from images.errors import BuildError
 from images.pins import pins
-from images.session import SessionImages
+from images.registry import resolve_image_path
+from images.session import SessionImages, make_all
+from images.session import targets as session_targets
 
 T = TypeVar("T")
 
@@ -91,10 +93,7 @@ def cluster_tools(
         Path(options.artifacts_dir),
         lambda: clusters.tools(image_path, options.kind_image),
     )
-    try:
-        tools = share.once("cluster tools", build)
-    except (BuildError, workers.SharedStepFailed) as err:
-        workers.stop(request, f"building the cluster's images failed: {err}")
+    tools = workers.set_up(request, share, "building the cluster's tools", build)
     return clusters.Tools(
         kind=Path(options.kind_bin) if options.kind_bin else tools.kind,
         kubectl=Path(options.kind_kubectl_bin) if options.kind_kubectl_bin else tools.kubectl,
@@ -118,7 +117,8 @@ def cluster(options: Options, request: pytest.FixtureRequest, share: Share) -> I
                 kube = Kube.from_kubeconfig(kind.kubeconfig_path)
                 yield Cluster(options.cluster_name, kube, kind, artifacts, preloaded)
         else:
-            tools, preloaded = share.once("cluster", lambda: _cluster_for_all(options, request))
+            make = lambda: _cluster_for_all(options, request)  # noqa: E731
+            tools, preloaded = workers.set_up(request, share, "making the cluster", make)
             kind = clusters.attach(options.cluster_name, tools)
             kube = Kube.from_kubeconfig(kind.kubeconfig_path)
             yield Cluster(options.cluster_name, kube, kind, artifacts, preloaded)
@@ -178,10 +178,7 @@ def session_images(
         Path(options.artifacts_dir),
         lambda: session.build(image_path == "source", argocd_version),
     )
-    try:
-        return share.once("session images", build)
-    except (BuildError, workers.SharedStepFailed) as err:
-        workers.stop(request, f"building the session's images failed: {err}")
+    return workers.set_up(request, share, "building the session's images", build)
 
 
 @pytest.fixture(scope="session")
@@ -204,10 +201,13 @@ def session_node_image(
 
 
 @pytest.fixture(scope="session")
-def tool_image(cluster: Cluster, session_images: SessionImages, share: Share) -> str:
+def tool_image(
+    cluster: Cluster, session_images: SessionImages, share: Share, request: pytest.FixtureRequest
+) -> str:
     """An image with Python in it, for pods that probe the cluster from inside."""
     if session_images.source:  # the public image the node pulls itself
-        share.once("tool image", lambda: cluster.load_images(session_images.python))
+        load = lambda: cluster.load_images(session_images.python)  # noqa: E731
+        workers.set_up(request, share, "loading the tool image", load)
     return session_images.python
 
 
@@ -224,12 +224,17 @@ def kubectl(cluster: Cluster, cluster_tools: clusters.Tools) -> Kubectl:
 
 
 @pytest.fixture(scope="session")
-def kustomize(image_path: str, share: Share) -> Path:
-    return share.once("kustomize", lambda: hosttools.kustomize(image_path))
+def kustomize(image_path: str, share: Share, request: pytest.FixtureRequest) -> Path:
+    make = lambda: hosttools.kustomize(image_path)  # noqa: E731
+    return workers.set_up(request, share, "getting kustomize", make)
 
 
 @pytest.fixture(scope="session")
 def argocd_version(options: Options, image_path: str) -> str:
+    return session_argocd_version(options, image_path)
+
+
+def session_argocd_version(options: Options, image_path: str) -> str:
     """On the source path, a branch or commit becomes the module version it resolves to."""
     wanted = options.argocd_version or pins()["argocd"]["default"]
     return argocd_refs.release(wanted).version if image_path == "source" else wanted
@@ -257,7 +262,7 @@ def argocd(
             argocd_install.apply_project(kubectl, bookshop.MANIFESTS / "argocd/project.yaml")
 
     share: Share = request.getfixturevalue("share")
-    share.once("argocd", install)
+    workers.set_up(request, share, "installing Argo CD", install)
     return argocd_version
 
 
@@ -302,31 +307,31 @@ def _install_argocd(
 
 
 @pytest.fixture(scope="session")
-def git_server(cluster: Cluster, session_images: SessionImages, share: Share) -> str:
+def git_server(
+    cluster: Cluster, session_images: SessionImages, share: Share, request: pytest.FixtureRequest
+) -> str:
     def deploy() -> None:
         with timings.phase("Git server ready", cluster.artifacts):
             image = session_images.git_server
             cluster.load_images(image)
             gitserver.deploy(cluster.kube, image, engine.client().images.get(image).id)
 
-    share.once("git server", deploy)
+    workers.set_up(request, share, "deploying the Git server", deploy)
     return gitserver.URL_IN_CLUSTER
 
 
 @pytest.fixture(scope="session")
 def app_images(
-    cluster: Cluster, session_images: SessionImages, share: Share
+    cluster: Cluster, session_images: SessionImages, share: Share, request: pytest.FixtureRequest
 ) -> bookshop.ImageNames:
     """Every release of the app, built once and loaded once; Postgres beside them."""
     from sample_django_app import build
 
     images = session_images
-    share.once(
-        "app images",
-        lambda: cluster.load_images(
-            *images.app_releases, *([images.postgres] if images.source else [])
-        ),
+    load = lambda: cluster.load_images(  # noqa: E731
+        *images.app_releases, *([images.postgres] if images.source else [])
     )
+    workers.set_up(request, share, "loading the app's images", load)
     return bookshop.ImageNames(build.IMAGE_REPOSITORY, images.postgres)
 
 
@@ -545,26 +550,74 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(trylast=True)  # after the harness has read the options
 def pytest_configure(config: pytest.Config) -> None:
     """Artifacts are per run: the previous run's go (in the controller of a distributed
-    run, before any worker writes)."""
-    if workers.share_dir(config) is None:
+    run, before any worker writes). A worker's progress goes to the controller."""
+    folder = workers.share_dir(config)
+    if folder is None:
         diagnostics.clear_previous(Path(config.stash[OPTIONS_KEY].artifacts_dir))
+    else:
+        progress.use(workers.progress_writer(folder, config.workerinput["workerid"]))
 
 
 SHARE_FOLDER = pytest.StashKey[Path]()
+RELAY = pytest.StashKey[workers.ProgressRelay]()
+
+
+def _share_folder(config: pytest.Config) -> Path:
+    if SHARE_FOLDER not in config.stash:
+        config.stash[SHARE_FOLDER] = Path(tempfile.mkdtemp(prefix="argocd-migration-e2e-"))
+    return config.stash[SHARE_FOLDER]
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """The controller of a distributed run hands each worker the session's share."""
-    config: pytest.Config = node.config
-    if SHARE_FOLDER not in config.stash:
-        config.stash[SHARE_FOLDER] = Path(tempfile.mkdtemp(prefix="argocd-migration-e2e-"))
-    node.workerinput[workers.SHARE_DIR] = str(config.stash[SHARE_FOLDER])
+    node.workerinput[workers.SHARE_DIR] = str(_share_folder(node.config))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In the controller (or the one process), before any worker starts: check what can
+    be checked at once, then build or download everything the session needs, showing the
+    progress here. So a cold run is never silent, no worker waits on another's build, and
+    a failed build stops the run before any test starts."""
+    config = session.config
+    if workers.share_dir(config) is not None or config.option.collectonly:
+        return
+    if config.pluginmanager.has_plugin("dsession"):  # xdist's controller
+        relay = workers.ProgressRelay(_share_folder(config), progress_to_terminal(config))
+        config.stash[RELAY] = relay.start()
+    options: Options = config.stash[OPTIONS_KEY]
+    terminal = config.stash[TERMINAL_KEY]
+    progress.use(progress_to_terminal(config), status_line(terminal))
+    try:
+        _check_at_once(options)
+        path, notice = resolve_image_path(options.images)
+        if notice:
+            progress.say(f"notice: {notice}")
+        version = session_argocd_version(options, path)
+        make_all(session_targets(path, version, options.kind_image))
+    except (BuildError, clusters.ClusterError, ConfigException) as err:
+        pytest.exit(str(err), returncode=1)
+    finally:
+        progress.use(progress_to_terminal(config))
+
+
+def _check_at_once(options: Options) -> None:
+    """What fails in one line before anything is built: Docker, the cluster's name, an
+    existing cluster that does not answer."""
+    engine.client()
+    if options.kubeconfig:
+        kube = Kube.from_kubeconfig(Path(options.kubeconfig))
+        clusters.check_reachable(kube.api, options.kubeconfig)
+    else:
+        clusters.check_name(options.cluster_name, keep=options.keep_cluster)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The controller, after its workers are gone: delete the cluster one of them made."""
+    relay = session.config.stash.get(RELAY, None)
+    if relay is not None:
+        relay.stop()
     folder = session.config.stash.get(SHARE_FOLDER, None)
     if folder is None:
         return

@@ -13,6 +13,11 @@ from time import monotonic
 from typing import Any
 
 from e2e.bookshop import Bookshop
+from images import progress
+
+# Phases that are cache checks once the controller has built everything: a build they do
+# after all announces itself, step by step.
+QUIET = frozenset({"image build", "node image preload"})
 
 
 def _parse(stamp: str | None) -> datetime.datetime | None:
@@ -58,7 +63,8 @@ def phase(name: str, folder: Path) -> Iterator[None]:
     started = monotonic()
     inner.append(0.0)
     try:
-        yield
+        with contextlib.nullcontext() if name in QUIET else progress.step(name):
+            yield
         took = monotonic() - started
         own = took - inner[-1]
     finally:

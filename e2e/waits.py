@@ -13,14 +13,16 @@ from collections.abc import Callable
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 from tenacity import (
+    RetryCallState,
     RetryError,
     Retrying,
-    before_sleep_log,
     retry_if_exception,
     retry_if_result,
     stop_after_delay,
     wait_exponential,
 )
+
+from images import progress
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +60,36 @@ def _transient(err: BaseException) -> bool:
     return isinstance(err, urllib3.exceptions.HTTPError | ConnectionError)
 
 
+def _last_seen(state: RetryCallState) -> str:
+    outcome = state.outcome
+    if outcome is None:
+        return "nothing yet"
+    return f"error: {outcome.exception()}" if outcome.failed else outcome.result()[1]
+
+
+def _say_when_long(what: str) -> Callable[[RetryCallState], None]:
+    """A line every HEARTBEAT_S while a wait goes on: what it waits for, what it saw."""
+    said = [0.0]
+
+    def before_sleep(state: RetryCallState) -> None:
+        log.debug("waiting for %s: %s", what, _last_seen(state))
+        since = state.seconds_since_start or 0.0
+        if since - said[0] >= progress.HEARTBEAT_S:
+            said[0] = since
+            progress.waiting(what, since, _last_seen(state))
+
+    return before_sleep
+
+
 def wait_until(expectation: Expectation, timeout: float, what: str) -> str:
-    """Poll `expectation` until it succeeds; returns its message, raises WaitFailed else."""
+    """Poll `expectation` until it succeeds; returns its message, raises WaitFailed else.
+    A wait that takes longer than about half a minute says so as it goes."""
     retrying = Retrying(
         retry=retry_if_result(lambda outcome: outcome[0] is State.PENDING)
         | retry_if_exception(_transient),
         stop=stop_after_delay(timeout),
         wait=wait_exponential(multiplier=0.1, max=2),
-        before_sleep=before_sleep_log(log, logging.DEBUG),
+        before_sleep=_say_when_long(what),
     )
     try:
         state, message = retrying(expectation)

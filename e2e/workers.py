@@ -20,6 +20,7 @@ import fcntl
 import os
 import pickle
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,18 @@ def share_dir(config: pytest.Config) -> Path | None:
 
 class SharedStepFailed(RuntimeError):
     """A step another worker did once failed there."""
+
+
+def set_up(request: pytest.FixtureRequest, share: "Share", step: str, make: Callable[[], T]) -> T:
+    """A step of the session's setup, done once for every worker. Every test needs it, so
+    its failure (or a wait for it that timed out) stops the run in one line, rather than
+    erroring each test that comes after, here and in the other workers."""
+    try:
+        return share.once(step, make)
+    except SharedStepFailed as err:
+        stop(request, str(err))
+    except Exception as err:
+        stop(request, f"{step} failed: {err}")
 
 
 def stop(request: pytest.FixtureRequest, message: str) -> NoReturn:
@@ -183,3 +196,53 @@ def _locked(path: Path, mode: int, what: str) -> Iterator[None]:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+PROGRESS_FILE = "progress.log"
+
+
+def progress_writer(folder: Path, worker: str) -> Callable[[str], None]:
+    """A worker's progress lines, for the controller to relay: a worker's own output is
+    captured by xdist, so its setup phases and long waits would go unseen."""
+    path = folder / PROGRESS_FILE
+
+    def write(line: str) -> None:
+        # One write of one line in append mode: lines of several workers never interleave.
+        with path.open("a") as out:
+            out.write(f"[{worker}] {line}\n")
+
+    return write
+
+
+class ProgressRelay:
+    """In the controller: the workers' progress lines, passed on to `sink` as they come."""
+
+    def __init__(self, folder: Path, sink: Callable[[str], None], interval: float = 0.5) -> None:
+        self.path, self.sink, self.interval = folder / PROGRESS_FILE, sink, interval
+        self._offset, self._done = 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, name="progress-relay", daemon=True)
+
+    def start(self) -> "ProgressRelay":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=5)
+        self._pass_on()  # what came after the last look
+
+    def _run(self) -> None:
+        while not self._done.wait(self.interval):
+            self._pass_on()
+
+    def _pass_on(self) -> None:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self._offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        for line in complete.decode(errors="replace").splitlines():
+            self.sink(line)

@@ -4,12 +4,17 @@ Each option is a CLI flag and an ini key of the same name; the CLI wins, then th
 ini file, then the default (pytest-postgresql's pattern), merged once into `Options`.
 """
 
+import os
+import shutil
 import signal
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import TextIO
 
 import pytest
 
-from images import argocd_refs
+from images import argocd_refs, progress
 from images.errors import BuildError
 from images.registry import resolve_image_path
 
@@ -91,10 +96,14 @@ def check_argocd_version(options: Options) -> None:
 
 
 OPTIONS_KEY = pytest.StashKey[Options]()
+TERMINAL_KEY = pytest.StashKey[TextIO]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[OPTIONS_KEY] = read_options(config)
+    terminal = _terminal()
+    config.stash[TERMINAL_KEY] = terminal
+    progress.use(_lines_to(terminal))
     # CI cancels with SIGTERM: make it a Ctrl-C, so fixtures tear down what they started
     # (the fast tests' Postgres container, the e2e suite's cluster).
     signal.signal(signal.SIGTERM, _interrupt)
@@ -119,3 +128,38 @@ def image_path(options: Options) -> str:
     if notice:
         print(f"\nnotice: {notice}")
     return path
+
+
+def _terminal() -> TextIO:
+    """The terminal (or CI's log) as it was before pytest captures anything: builds and
+    setup run inside fixtures, whose output pytest captures, yet a user must see them."""
+    try:
+        return os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    except (AttributeError, OSError, ValueError):  # no real stdout (pytester, IDEs)
+        return sys.stderr
+
+
+def _lines_to(terminal: TextIO) -> Callable[[str], None]:
+    def write(line: str) -> None:
+        terminal.write(line + "\n")
+        terminal.flush()
+
+    return write
+
+
+def status_line(terminal: TextIO) -> Callable[[str], None] | None:
+    """A line rewritten in place on a terminal (None elsewhere: CI logs get heartbeats)."""
+    if not terminal.isatty():
+        return None
+
+    def show(text: str) -> None:
+        width = shutil.get_terminal_size().columns - 1
+        terminal.write("\r\x1b[K" + text[:width])
+        terminal.flush()
+
+    return show
+
+
+def progress_to_terminal(config: pytest.Config) -> Callable[[str], None]:
+    """Where this process's progress lines go: its terminal."""
+    return _lines_to(config.stash[TERMINAL_KEY])

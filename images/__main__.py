@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from images import progress
 from images.errors import BuildError
 
 
@@ -51,9 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [t for t in chosen if t not in available]
         if unknown:
             parser.error(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(available)}")
-        for name in chosen:
+        for index, name in enumerate(chosen, 1):
             started = time.monotonic()
-            result = available[name]()
+            with progress.target(index, len(chosen), name):
+                result = available[name]()
             print(f"{name}: {result} ({time.monotonic() - started:.0f}s)", flush=True)
     except BuildError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -3,6 +3,10 @@
 import os
 from pathlib import Path
 
+# Where images built here are tagged: a cache too, kept by Docker. Another prefix is
+# another, empty cache (CI runs the fast tests on one, to prove a new machine's first run).
+IMAGE_PREFIX = os.environ.get("ARGOCD_MIGRATION_E2E_IMAGE_PREFIX", "migration-e2e.local")
+
 
 def cache_root() -> Path:
     default = (

@@ -10,12 +10,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from images import engine
-from images.cache import cache_dir, log_file
+from images import engine, progress
+from images.cache import IMAGE_PREFIX, cache_dir, log_file
 from images.errors import BuildError
 from images.pins import pins
-
-IMAGE_PREFIX = "migration-e2e.local"
 
 
 def base_image() -> str:
@@ -26,7 +24,10 @@ def base_image() -> str:
         return tag
     debootstrap = _debootstrap_command()
     log = log_file("debian base (debootstrap)")
-    with tempfile.TemporaryDirectory(dir=cache_dir("tmp")) as tmp:
+    with (
+        progress.step(f"Debian {debian['suite']} base image (debootstrap)", log),
+        tempfile.TemporaryDirectory(dir=cache_dir("tmp")) as tmp,
+    ):
         rootfs, tarball = Path(tmp) / "rootfs", Path(tmp) / "rootfs.tar"
         _run(
             [debootstrap, "--variant=minbase", debian["suite"], str(rootfs), debian["mirror"]],
@@ -51,8 +52,10 @@ def _debootstrap_command() -> str:
     if os.geteuid() == 0 and shutil.which("apt-get"):
         log = log_file("install debootstrap")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        _run(["apt-get", "update", "-q"], "install debootstrap", log, env)
-        _run(["apt-get", "install", "-y", "-q", "debootstrap"], "install debootstrap", log, env)
+        with progress.step("install debootstrap (apt-get)", log):
+            _run(["apt-get", "update", "-q"], "install debootstrap", log, env)
+            install = ["apt-get", "install", "-y", "-q", "debootstrap"]
+            _run(install, "install debootstrap", log, env)
         return shutil.which("debootstrap", path="/usr/sbin:/usr/bin") or "debootstrap"
     raise BuildError(
         "debian base", "debootstrap is not installed (apt-get install debootstrap, as root)"

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from images import engine
-from images.cache import cache_dir
-from images.debian import IMAGE_PREFIX, base_image
+from images.cache import IMAGE_PREFIX, cache_dir
+from images.debian import base_image
 
 DOCKERFILES = Path(__file__).resolve().parent / "dockerfiles"
 

@@ -13,6 +13,7 @@ from typing import Any
 import docker
 import docker.errors
 
+from images import progress
 from images.cache import cache_dir, log_file
 from images.errors import BuildError
 
@@ -97,7 +98,7 @@ def build(
     step = step or f"build {tag}"
     log = log_file(step)
     replaced = previous_id(tag)
-    with log.open("w") as out:
+    with progress.step(step, log), log.open("w") as out:
         try:
             stream = client().api.build(
                 path=str(context),
@@ -111,6 +112,7 @@ def build(
             for chunk in stream:
                 if "stream" in chunk:
                     out.write(chunk["stream"])
+                    out.flush()
                 if "error" in chunk:
                     out.write(chunk["error"] + "\n")
                     raise BuildError(step, chunk["error"].strip().splitlines()[-1], log)
@@ -138,24 +140,26 @@ def run(
 ) -> None:
     """Run a throwaway container to completion; its output goes to the step's log."""
     log = log_file(step)
-    container = client().containers.run(
-        image,
-        command,
-        volumes=dict(volumes or {}),
-        environment=dict(environment or {}),
-        working_dir=workdir,
-        detach=True,
-    )
-    try:
-        with log.open("wb") as out:
-            for line in container.logs(stream=True, follow=True):
-                out.write(line)
-        status = container.wait()["StatusCode"]
-    finally:
-        container.remove(force=True, v=True)  # and its anonymous volumes, or they pile up
-    if status != 0:
-        last = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
-        raise BuildError(step, f"exit status {status}: {last[0][:300]}", log)
+    with progress.step(step, log):
+        container = client().containers.run(
+            image,
+            command,
+            volumes=dict(volumes or {}),
+            environment=dict(environment or {}),
+            working_dir=workdir,
+            detach=True,
+        )
+        try:
+            with log.open("wb") as out:
+                for line in container.logs(stream=True, follow=True):
+                    out.write(line)
+                    out.flush()  # the heartbeat reads the log's last line
+            status = container.wait()["StatusCode"]
+        finally:
+            container.remove(force=True, v=True)  # and its anonymous volumes too
+        if status != 0:
+            last = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            raise BuildError(step, f"exit status {status}: {last[0][:300]}", log)
 
 
 def import_rootfs(tarball: Path, tag: str, recipe: str, changes: Iterable[str] = ()) -> str:

@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from images import engine, workloads
+from images import engine, progress, workloads
 from images.cache import cache_dir, host_ca_bundle, log_file
 from images.errors import BuildError
 
@@ -63,9 +63,10 @@ def toolchain(version: str) -> Path:
         return root
     archive = cache_dir("tmp") / f"go{version}.zip"
     try:
-        archive.write_bytes(
-            fetch_from_proxy(f"golang.org/toolchain/@v/v0.0.1-go{version}.linux-amd64.zip")
-        )
+        with progress.step(f"download Go {version} from the module proxy"):
+            archive.write_bytes(
+                fetch_from_proxy(f"golang.org/toolchain/@v/v0.0.1-go{version}.linux-amd64.zip")
+            )
     except OSError as err:
         raise BuildError(f"go toolchain {version}", f"download failed: {err}") from None
     staging = root.with_suffix(".partial")
@@ -139,8 +140,10 @@ def build(program: GoProgram, *, on_host: bool = False) -> Path:
 
 def _go_commands(program: GoProgram, out: str) -> list[list[str]]:
     tags = [f"-tags={','.join(program.tags)}"] if program.tags else []
-    build = ["go", "build", "-trimpath", *tags, "-ldflags", program.ldflags, "-o", f"{out}/"]
-    return [["go", "mod", "tidy"], [*build, *program.packages]]
+    # -x and -v: each download and each package in the log as it happens, which is what
+    # the progress heartbeat shows of a build that takes minutes.
+    build = ["go", "build", "-v", "-trimpath", *tags, "-ldflags", program.ldflags, "-o", f"{out}/"]
+    return [["go", "mod", "tidy", "-x"], [*build, *program.packages]]
 
 
 def _go_environment(program: GoProgram, mod: str, build: str) -> dict[str, str]:
@@ -167,16 +170,17 @@ def _build_on_host(program: GoProgram, go: Path, src: Path, out: Path) -> None:
     }
     step = f"go build {program.name} {program.version} (host)"
     log = log_file(step)
-    for command in _go_commands(program, str(out)):
-        with log.open("a") as output:
-            output.write(f"$ {' '.join(command)}\n")
-            output.flush()
-            result = subprocess.run(
-                command, cwd=src, env=env, stdout=output, stderr=subprocess.STDOUT, check=False
-            )
-        if result.returncode != 0:
-            last = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
-            raise BuildError(step, f"exit status {result.returncode}: {last[0][:300]}", log)
+    with progress.step(step, log):
+        for command in _go_commands(program, str(out)):
+            with log.open("a") as output:
+                output.write(f"$ {' '.join(command)}\n")
+                output.flush()
+                result = subprocess.run(
+                    command, cwd=src, env=env, stdout=output, stderr=subprocess.STDOUT, check=False
+                )
+            if result.returncode != 0:
+                last = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+                raise BuildError(step, f"exit status {result.returncode}: {last[0][:300]}", log)
 
 
 def _build_in_container(program: GoProgram, go: Path, src: Path, out: Path) -> None:

@@ -11,9 +11,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from images import engine, gobuild, programs, workloads
-from images.cache import cache_dir
-from images.debian import IMAGE_PREFIX
+from images import engine, gobuild, programs, progress, workloads
+from images.cache import IMAGE_PREFIX, cache_dir
 from images.dockerfiles import DOCKERFILES, dockerfile_image
 from images.errors import BuildError
 from images.pins import pins
@@ -27,7 +26,8 @@ def kind_source() -> Path:
     root = cache_dir("src") / f"kind-{version}"
     if (root / "go.mod").exists():
         return root
-    archive = gobuild.fetch_from_proxy(f"sigs.k8s.io/kind/@v/{version}.zip")
+    with progress.step(f"download kind {version}'s source from the Go module proxy"):
+        archive = gobuild.fetch_from_proxy(f"sigs.k8s.io/kind/@v/{version}.zip")
     staging = root.with_suffix(".partial")
     shutil.rmtree(staging, ignore_errors=True)
     prefix = f"sigs.k8s.io/kind@{version}/"
@@ -217,6 +217,12 @@ def with_images(node: str, images: list[str]) -> str:
 
 
 def _import_and_commit(prep: str, images: list[str], tag: str, recipe: str) -> None:
+    log = cache_dir("logs") / "kind node image import.log"
+    with progress.step(f"{tag}: {len(images)} images into its containerd", log):
+        _import_into(prep, images, tag, recipe, log)
+
+
+def _import_into(prep: str, images: list[str], tag: str, recipe: str, log: Path) -> None:
     tarballs = cache_dir("tmp", "node-images")
     for old in tarballs.glob("*.tar"):
         old.unlink()
@@ -239,7 +245,6 @@ def _import_and_commit(prep: str, images: list[str], tag: str, recipe: str) -> N
     )
     try:
         result = container.exec_run(["bash", "-c", script])
-        log = cache_dir("logs") / "kind node image import.log"
         log.write_bytes(result.output)
         if result.exit_code != 0:
             raise BuildError("kind node image: import images", f"exit {result.exit_code}", log)

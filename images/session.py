@@ -6,9 +6,11 @@ which tests are selected (the upgrade test's older Argo CD is always in it), or 
 session would remake the preloaded node image for the next full one.
 """
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from images import argocd, argocd_refs, kind_node, workloads
+from images import argocd, argocd_refs, hosttools, kind_node, progress, workloads
 from images.pins import pins
 
 
@@ -57,12 +59,78 @@ def build(source: bool, argocd_version: str) -> SessionImages:
 
 def app_releases(base: str) -> tuple[str, ...]:
     """The app's releases, always built here, on `base`."""
-    from sample_django_app import build as app
-    from sample_django_app.releases.apply import releases
-
-    return tuple(app.build_image(r, base, app.image_tag(r)) for r in releases())
+    return tuple(app_release(r, base) for r in releases())
 
 
 def preloaded_node(node: str, images: SessionImages) -> str:
     """`node` with every image of a session already in it (the source path's)."""
     return kind_node.with_images(node, images.built_here())
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing a session needs built or downloaded, named as a user would name it."""
+
+    name: str
+    make: Callable[[], object]
+
+
+def targets(image_path: str, argocd_version: str, kind_image: str | None = None) -> list[Target]:
+    """Everything an e2e session builds or downloads, in the order it is made: what the
+    controller makes before any worker starts, so a cold run shows its progress in one
+    place and no worker waits on another's build."""
+    source = image_path == "source"
+    python = workloads.python_base if source else (lambda: pins()["workloads"]["python_public"])
+    plan = [
+        Target(f"kind {pins()['kind']['version']}", lambda: hosttools.kind(image_path)),
+        Target(f"kubectl {pins()['kubernetes']['version']}", lambda: hosttools.kubectl(image_path)),
+        Target(
+            f"kustomize {pins()['tools']['kustomize']['version']}",
+            lambda: hosttools.kustomize(image_path),
+        ),
+    ]
+    if source:
+        if not kind_image:
+            version = pins()["kubernetes"]["version"]
+            plan.append(Target(f"kind node image, Kubernetes {version}", kind_node.node_image))
+        upgrade_from = argocd_refs.pinned_before(argocd_version) or argocd_version
+        plan += [
+            Target(f"Argo CD {v}", lambda v=v: argocd.images(v))
+            for v in sorted({argocd_version, upgrade_from})
+        ]
+        plan += [
+            Target(f"PostgreSQL {pins()['workloads']['postgres_major']}", workloads.postgres),
+            Target("Python base", workloads.python_base),
+        ]
+    plan.append(Target("Git server", workloads.git_server))
+    plan += [Target(f"the app {r}", lambda r=r: app_release(r, python())) for r in releases()]
+    if source and not kind_image:
+        plan.append(
+            Target(
+                "node image with the session's images",
+                lambda: preloaded_node(kind_node.node_image(), build(True, argocd_version)),
+            )
+        )
+    return plan
+
+
+def make_all(plan: list[Target]) -> None:
+    """Each target in turn; a target already built says nothing but its number."""
+    started = time.monotonic()
+    progress.say(f"images: {len(plan)} to build or find in the cache")
+    for index, target in enumerate(plan, 1):
+        with progress.target(index, len(plan), target.name):
+            target.make()
+    progress.say(f"images: all {len(plan)} ready in {progress.elapsed(time.monotonic() - started)}")
+
+
+def releases() -> list[str]:
+    from sample_django_app.releases.apply import releases
+
+    return releases()
+
+
+def app_release(release: str, base: str) -> str:
+    from sample_django_app import build as app
+
+    return app.build_image(release, base, app.image_tag(release))

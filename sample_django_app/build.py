@@ -13,9 +13,8 @@ from pathlib import Path
 
 import docker.errors
 
-from images import engine
-from images.cache import cache_dir, log_file
-from images.debian import IMAGE_PREFIX
+from images import engine, progress
+from images.cache import IMAGE_PREFIX, cache_dir, log_file
 from images.errors import BuildError
 from sample_django_app.releases.apply import releases
 
@@ -97,10 +96,11 @@ def download_wheels() -> Path:
     ]  # fmt: skip
     for name in REQUIREMENTS:
         command += ["-r", str(HERE / name)]
-    with log.open("w") as out:
-        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
-    if result.returncode != 0:
-        raise BuildError(step, f"pip download exited {result.returncode}", log)
+    with progress.step(step, log):
+        with log.open("w") as out:
+            result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
+        if result.returncode != 0:
+            raise BuildError(step, f"pip download exited {result.returncode}", log)
     complete.write_text("\n".join(sorted(w.name for w in wheels.glob("*.whl"))) + "\n")
     return wheels
 
