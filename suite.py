@@ -26,7 +26,8 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / "suite-inputs.sha256"
 # What .venv/ and the tox environments are made from; when one changes, both are remade.
 INPUTS = ("pyproject.toml", "sample_django_app/requirements.txt")
-COMMANDS = {"tests": True, "e2e": True, "lint": False, "benchmark": True}  # -> needs Docker
+# -> needs Docker
+COMMANDS = {"tests": True, "e2e": True, "lint": False, "benchmark": True, "rehearsal": True}
 DOCKER_DOWN = (
     "error: Docker is not running (start it, or run ../shared/sandbox/docker-up on our machines)"
 )

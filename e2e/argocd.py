@@ -7,7 +7,6 @@ controller, no API server and no UI: enough to sync Applications by patching the
 
 import subprocess
 import tempfile
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,6 @@ import yaml
 from e2e.kube import Kube
 from e2e.kubectl import Kubectl
 from e2e.waits import Outcome, failed, pending, succeeded, wait_until
-from images.cache import cache_dir
 
 NAMESPACE = "argocd"
 GROUP, VERSION = "argoproj.io", "v1alpha1"
@@ -143,20 +141,6 @@ def _pod_trouble(kube: Kube, workload: str) -> Outcome:
         if waiting and waiting.reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
             return failed(f"pod {pod.metadata.name}: {waiting.reason} {waiting.message}{said}")
     return pending(f"{workload} Ready, pod {pod.metadata.name} is {pod.status.phase}{said}")
-
-
-def download_manifest(version: str) -> Path:
-    """The release's core-install.yaml from GitHub (public path), downloaded once."""
-    target = cache_dir("argocd") / f"core-install-{version}.yaml"
-    if not target.exists():
-        url = (
-            f"https://raw.githubusercontent.com/argoproj/argo-cd/{version}"
-            "/manifests/core-install.yaml"
-        )
-        with urllib.request.urlopen(url, timeout=60) as response:
-            target.with_suffix(".partial").write_bytes(response.read())
-        target.with_suffix(".partial").rename(target)
-    return target
 
 
 def apply_project(kubectl: Kubectl, project_yaml: Path) -> None:

@@ -12,6 +12,7 @@ import logging
 import shutil
 import subprocess
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +22,12 @@ from pytest_kind import KindCluster
 
 from e2e.kube import Kube, deployment_available
 from e2e.waits import Outcome, State, pending, succeeded, wait_until
-from images import engine, hosttools
-from images.pins import pins
+from images import engine, hosttools, public, workloads
 
 log = logging.getLogger(__name__)
 
 NODE_LABEL = "io.x-k8s.kind.cluster"  # kind labels each node container with its cluster
+KIND_NETWORK = "kind"  # the Docker network kind puts its nodes on
 
 
 def folder(name: str) -> Path:
@@ -61,6 +62,13 @@ def kind_config(cgroup_v1: bool) -> str:
             '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n'
             "  SystemdCgroup = false\n"
         )
+    if public.registry_mirror():
+        # Where containerd looks for each registry's hosts.toml (kind's local-registry
+        # guide; containerd 2 defaults to it, an older --kind-image may not).
+        containerd.append(
+            '[plugins."io.containerd.grpc.v1.cri".registry]\n'
+            '  config_path = "/etc/containerd/certs.d"\n'
+        )
     config = {
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
@@ -87,11 +95,12 @@ def tools(image_path: str, node_image: str | None = None) -> Tools:
     """kind, kubectl and the node image: built here (source) or released ones (public).
     A node image the user names is not built (on the source path that is Kubernetes and
     its images: tens of minutes cold, for nothing)."""
-    if not node_image and image_path == "source":
+    if image_path == "source":
         from images import kind_node
 
-        node_image = kind_node.node_image()
-    node_image = node_image or pins()["kind"]["public_node_image"]
+        node_image = node_image or kind_node.node_image()
+    else:  # pulled here (through a registry mirror, if one is given), not by kind
+        node_image = public.pull(node_image or workloads.node_public())
     return Tools(hosttools.kind(image_path), hosttools.kubectl(image_path), node_image)
 
 
@@ -184,7 +193,55 @@ def create(name: str, tools: Tools, *, reuse: bool) -> KindCluster:
     if reuse:
         log.info("reusing kept kind cluster %s", name)
     cluster.create(config)
+    mirror = public.registry_mirror()
+    if mirror:
+        pull_through(name, mirror)
     return cluster
+
+
+def pull_through(name: str, mirror: str) -> None:
+    """Every node pulls each public registry's images through the mirror: a hosts.toml
+    per registry (containerd's docs/hosts.md: the mirror's path for that registry, with
+    override_path, since the mirror keeps each registry under its name)."""
+    reachable = mirror_for_nodes(mirror).rstrip("/")
+    script = ""
+    for registry, server in public.REGISTRIES.items():
+        hosts = (
+            f'server = "https://{server}"\n\n'
+            f'[host."{reachable}/v2/{registry}"]\n'
+            '  capabilities = ["pull", "resolve"]\n'
+            "  override_path = true\n"
+        )
+        folder = f"/etc/containerd/certs.d/{registry}"
+        script += f"mkdir -p {folder} && printf '%s' '{hosts}' > {folder}/hosts.toml && "
+    for node in node_containers(name):
+        container = engine.client().containers.get(node["Id"])
+        result = container.exec_run(["sh", "-c", script + "true"])
+        if result.exit_code != 0:
+            raise ClusterError(
+                f"configuring the registry mirror in {container.name} failed: "
+                f"{result.output.decode(errors='replace').strip()}"
+            )
+
+
+def mirror_for_nodes(mirror: str) -> str:
+    """The mirror's URL as the nodes reach it. One on this machine's loopback (a registry
+    container publishing a port there, as kind's local-registry guide runs it) is reached
+    by its container's name on kind's network, which it joins."""
+    parts = urllib.parse.urlsplit(mirror)
+    if parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        return mirror
+    for container in engine.client().containers.list():
+        for exposed, bindings in (container.ports or {}).items():
+            if any(int(b["HostPort"]) == parts.port for b in bindings or []):
+                network = engine.client().networks.get(KIND_NETWORK)
+                if container.id not in {c.id for c in network.containers}:
+                    network.connect(container)
+                return f"{parts.scheme}://{container.name}:{exposed.split('/')[0]}{parts.path}"
+    raise ClusterError(
+        f"the registry mirror {mirror} is on this machine's loopback, which kind's nodes "
+        f"cannot reach, and no container publishes port {parts.port}"
+    )
 
 
 def attach(name: str, tools: Tools) -> KindCluster:

@@ -299,9 +299,7 @@ def _install_argocd(
             {public["argocd"]: built.argocd, public["redis"]: built.redis},
         )
     else:
-        source = argocd_install.InstallSource(
-            version, argocd_install.download_manifest(version), {}
-        )
+        source = argocd_install.InstallSource(version, argocd_images.public_manifest(version), {})
     manifest = argocd_install.render(source, kustomize)
     argocd_install.install(cluster.kube, kubectl, manifest, meanwhile=meanwhile)
 

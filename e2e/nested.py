@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.plugin import Options
+
 # As one process, and as the suite runs by default: on pytest-xdist workers.
 SESSIONS = pytest.mark.parametrize("workers", ["-n0", "-n2"], ids=["one-process", "workers"])
 
@@ -18,6 +20,22 @@ def command(artifacts: Path, *args: str) -> list[str]:
         sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "e2e/test_cluster.py",
         "-k", "node_is_ready", f"--artifacts-dir={artifacts}", *args,
     ]  # fmt: skip
+
+
+def passed_on(outer: Options, image_path: str) -> list[str]:
+    """The outer session's choices that decide what a nested one builds or pulls: without
+    them a nightly leg given a node image or an Argo CD version would build its own, for
+    tens of minutes, inside a test that waits two."""
+    chosen = {
+        "--images": image_path,
+        "--argocd-version": outer.argocd_version,
+        "--kind-image": outer.kind_image,
+        "--kind-bin": outer.kind_bin,
+        "--kind-kubectl-bin": outer.kind_kubectl_bin,
+        "--registry-mirror": outer.registry_mirror,
+        "--download-mirror": outer.download_mirror,
+    }
+    return [f"{flag}={value}" for flag, value in chosen.items() if value]
 
 
 def assert_one_reason(output: str, reason: str) -> None:

@@ -20,6 +20,7 @@ from e2e.kube import deployment_available, run_pod, unique_name
 from e2e.waits import Outcome, failed, pending, succeeded, wait_until
 from e2e.workers import Share
 from harness import ROOT
+from harness.plugin import Options
 
 pytestmark = pytest.mark.cluster
 
@@ -180,36 +181,37 @@ def test_deleting_a_cluster_leaves_nothing_behind(
     assert not clusters.folder(name).exists(), "the deleted cluster's kubeconfig is left"
 
 
-def run_pytest_in_background(artifacts: Path, *args: str) -> subprocess.Popen:
+def run_pytest_in_background(
+    artifacts: Path, outer: Options, image_path: str, *args: str
+) -> subprocess.Popen:
+    """A session as the user starts one, with this session's choices of what to build."""
     return subprocess.Popen(
-        nested.command(artifacts, *args),
+        nested.command(artifacts, *nested.passed_on(outer, image_path), *args),
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
 
 @nested.SESSIONS
 def test_a_taken_cluster_name_fails_at_once(
-    cluster: Cluster, image_path: str, tmp_path: Path, workers: str
+    cluster: Cluster, options: Options, image_path: str, tmp_path: Path, workers: str
 ) -> None:
     run = run_pytest_in_background(
-        tmp_path, workers, "--cluster-name", cluster.name, f"--images={image_path}"
+        tmp_path, options, image_path, workers, "--cluster-name", cluster.name
     )
     output, _ = run.communicate(timeout=120)
     assert run.returncode != 0
     nested.assert_one_reason(output, f"a kind cluster named {cluster.name!r} already exists")
-    assert "image build" not in output, "it built images before checking the name"
+    assert "images: " not in output, "it looked at its images before checking the name"
 
 
 @nested.SESSIONS
 @pytest.mark.usefixtures("alone_with_docker")
 def test_ctrl_c_while_the_cluster_starts_leaves_nothing_behind(
-    cluster: Cluster, image_path: str, tmp_path: Path, workers: str
+    cluster: Cluster, options: Options, image_path: str, tmp_path: Path, workers: str
 ) -> None:
     name = unique_name("ctrl-c")
     before = clusters.docker_objects()
-    run = run_pytest_in_background(
-        tmp_path, workers, "--cluster-name", name, f"--images={image_path}"
-    )
+    run = run_pytest_in_background(tmp_path, options, image_path, workers, "--cluster-name", name)
 
     def node_container_started() -> Outcome:
         if run.poll() is not None:

@@ -14,7 +14,8 @@ from typing import TextIO
 
 import pytest
 
-from images import argocd_refs, progress
+from images import argocd as argocd_images
+from images import argocd_refs, progress, public
 from images.errors import BuildError
 from images.registry import resolve_image_path
 
@@ -25,6 +26,8 @@ class Options:
     images: str = "auto"
     argocd_version: str = ""
     artifacts_dir: str = "artifacts"
+    registry_mirror: str = ""
+    download_mirror: str = ""
     # pytest-kind-ng's own flags (CLI only), honoured by our cluster fixture:
     # --cluster-name, --keep-cluster (also: reuse the cluster if it exists),
     # --kubeconfig (run against that existing cluster instead of creating one),
@@ -44,6 +47,11 @@ HELP = {
     "source path, any release, branch or commit the Go module proxy resolves "
     "(default: the one versions.toml names)",
     "artifacts_dir": "where diagnostics of failed scenarios and timings are written",
+    "registry_mirror": "public path: pull images through this registry, which holds each "
+    "upstream's under its name (URL/quay.io/argoproj/argocd:v3.6.1), as a Harbor or "
+    "Artifactory pull-through cache or a local registry does",
+    "download_mirror": "public path: fetch release files (kind, kubectl, kustomize, Argo CD's "
+    "manifest) from this URL, under each file's host and path (URL/dl.k8s.io/release/...)",
 }
 KIND_OPTIONS = (
     "cluster_name",
@@ -78,21 +86,33 @@ def read_options(config: pytest.Config) -> Options:
     options = Options(**{f.name: value(f.name) for f in fields(Options)})
     if options.images not in ("auto", "public", "source"):
         raise pytest.UsageError(f"--images must be auto, public or source, not {options.images!r}")
+    # The image code reads the mirrors from the environment, which workers inherit.
+    for env, mirror in (
+        (public.REGISTRY_MIRROR_ENV, options.registry_mirror),
+        (public.DOWNLOAD_MIRROR_ENV, options.download_mirror),
+    ):
+        if mirror:
+            os.environ[env] = mirror
+    try:
+        path, _ = resolve_image_path(options.images)
+    except BuildError as err:
+        raise pytest.UsageError(f"{err.step} {err.reason}") from None
     if options.argocd_version:
-        check_argocd_version(options)
+        check_argocd_version(options.argocd_version, path)
     return options
 
 
-def check_argocd_version(options: Options) -> None:
+def check_argocd_version(version: str, path: str) -> None:
     """At once, not after the cluster is up: on the source path a version is either pinned
-    or resolved through the Go module proxy; the public path takes the release's manifest
-    from GitHub by that name."""
-    path, _ = resolve_image_path(options.images)
-    if path == "source":
-        try:
-            argocd_refs.release(options.argocd_version)
-        except BuildError as err:
-            raise pytest.UsageError(f"--argocd-version {err.reason}") from None
+    or resolved through the Go module proxy; the public path installs the manifest at that
+    tag or branch, which must exist."""
+    try:
+        if path == "source":
+            argocd_refs.release(version)
+        else:
+            argocd_images.check_public_release(version)
+    except BuildError as err:
+        raise pytest.UsageError(f"--argocd-version {err.reason}") from None
 
 
 OPTIONS_KEY = pytest.StashKey[Options]()

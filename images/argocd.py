@@ -5,12 +5,17 @@ candidate or a branch before they upgrade, which no public image gives them.
 """
 
 import re
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from images import argocd_refs, gobuild, programs
+from images import argocd_refs, gobuild, programs, progress, public
+from images.cache import cache_dir
 from images.dockerfiles import dockerfile_image
 from images.errors import BuildError
+from images.pins import pins
+from images.public import Checksum
 
 
 @dataclass(frozen=True)
@@ -54,3 +59,45 @@ def images(version: str) -> ArgoCDImages:
     )
     redis = dockerfile_image("redis", "bookworm")
     return ArgoCDImages(version, argocd, redis, src / "manifests/core-install.yaml")
+
+
+def manifest_url(version: str) -> str:
+    """A release's core-install.yaml as its docs install it: the file at the release's tag
+    (releases publish no manifest of their own); for a branch, the branch's."""
+    return (
+        f"https://raw.githubusercontent.com/argoproj/argo-cd/{version}/manifests/core-install.yaml"
+    )
+
+
+def public_manifest(version: str) -> Path:
+    """The release's core-install.yaml (public path). A pinned release's is checked against
+    its pinned digest and kept; anything else (a branch moves, an unpinned tag has no
+    digest to check) is fetched again for each session."""
+    pinned = pins()["argocd"]["releases"].get(version, {}).get("core_install_sha256")
+    if pinned:
+        return public.download(
+            manifest_url(version), f"core-install-{version}.yaml", Checksum(sha256=pinned)
+        )
+    progress.say(f"Argo CD {version} is not pinned in versions.toml: its manifest is unchecked")
+    target = cache_dir("tmp") / f"core-install-{version.replace('/', '-')}.yaml"
+    target.write_bytes(public.fetch(manifest_url(version)))
+    return target
+
+
+def check_public_release(version: str) -> None:
+    """At once, not after the cluster is up: a version the public path cannot install
+    (no manifest at that tag or branch) fails in one line."""
+    if version in pins()["argocd"]["releases"]:
+        return
+    url = public.through_mirror(manifest_url(version))
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=20).close()
+    except urllib.error.HTTPError as err:
+        pinned = ", ".join(argocd_refs.pinned_versions())
+        raise BuildError(
+            "argocd version",
+            f"{version!r} is neither pinned in versions.toml ({pinned}) nor a tag or branch of "
+            f"argoproj/argo-cd ({url}: HTTP {err.code})",
+        ) from None
+    except (urllib.error.URLError, OSError) as err:
+        raise BuildError("argocd version", f"{url} is unreachable: {err}") from None

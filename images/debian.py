@@ -22,7 +22,7 @@ def base_image() -> str:
     recipe = engine.recipe_digest("debian", debian)
     if engine.is_current(tag, recipe):
         return tag
-    debootstrap = _debootstrap_command()
+    debootstrap = debootstrap_command()
     log = log_file("debian base (debootstrap)")
     with (
         progress.step(f"Debian {debian['suite']} base image (debootstrap)", log),
@@ -30,7 +30,7 @@ def base_image() -> str:
     ):
         rootfs, tarball = Path(tmp) / "rootfs", Path(tmp) / "rootfs.tar"
         _run(
-            [debootstrap, "--variant=minbase", debian["suite"], str(rootfs), debian["mirror"]],
+            [*debootstrap, "--variant=minbase", debian["suite"], str(rootfs), debian["mirror"]],
             "debian base (debootstrap)",
             log,
         )
@@ -45,21 +45,34 @@ def base_image() -> str:
     return tag
 
 
-def _debootstrap_command() -> str:
-    found = shutil.which("debootstrap") or shutil.which("debootstrap", path="/usr/sbin")
-    if found:
-        return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
+# Debian's own keys: debootstrap checks the suite's Release file against them. Ubuntu's
+# debootstrap defaults to Ubuntu's keyring, which cannot check Debian's signature.
+KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+PACKAGES = ("debootstrap", "debian-archive-keyring")
+
+
+def debootstrap_command() -> list[str]:
+    """debootstrap, told to check the Release signature with Debian's keyring; both
+    installed with apt-get when missing (as root)."""
+    found = _which_debootstrap()
+    if not (found and KEYRING.is_file()):
+        if not (os.geteuid() == 0 and shutil.which("apt-get")):
+            raise BuildError(
+                "debian base",
+                f"debootstrap and Debian's keyring ({KEYRING}) are needed: "
+                f"apt-get install {' '.join(PACKAGES)}, as root",
+            )
         log = log_file("install debootstrap")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        with progress.step("install debootstrap (apt-get)", log):
+        with progress.step(f"install {' '.join(PACKAGES)} (apt-get)", log):
             _run(["apt-get", "update", "-q"], "install debootstrap", log, env)
-            install = ["apt-get", "install", "-y", "-q", "debootstrap"]
-            _run(install, "install debootstrap", log, env)
-        return shutil.which("debootstrap", path="/usr/sbin:/usr/bin") or "debootstrap"
-    raise BuildError(
-        "debian base", "debootstrap is not installed (apt-get install debootstrap, as root)"
-    )
+            _run(["apt-get", "install", "-y", "-q", *PACKAGES], "install debootstrap", log, env)
+        found = _which_debootstrap() or "debootstrap"
+    return [found, f"--keyring={KEYRING}"]
+
+
+def _which_debootstrap() -> str | None:
+    return shutil.which("debootstrap") or shutil.which("debootstrap", path="/usr/sbin")
 
 
 def _run(cmd: list[str], step: str, log: Path, env: dict[str, str] | None = None) -> None:

@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from images import engine, progress, workloads
+from images import engine, progress, public, workloads
 from images.cache import cache_dir, host_ca_bundle, log_file
 from images.errors import BuildError
 
@@ -61,18 +61,19 @@ def toolchain(version: str) -> Path:
     root = cache_dir("toolchains") / f"go{version}"
     if (root / "bin" / "go").exists():
         return root
-    archive = cache_dir("tmp") / f"go{version}.zip"
+    platform = f"linux-{public.architecture()}"
+    archive = cache_dir("tmp") / f"go{version}.{os.getpid()}.zip"
     try:
         with progress.step(f"download Go {version} from the module proxy"):
             archive.write_bytes(
-                fetch_from_proxy(f"golang.org/toolchain/@v/v0.0.1-go{version}.linux-amd64.zip")
+                fetch_from_proxy(f"golang.org/toolchain/@v/v0.0.1-go{version}.{platform}.zip")
             )
     except OSError as err:
         raise BuildError(f"go toolchain {version}", f"download failed: {err}") from None
-    staging = root.with_suffix(".partial")
+    staging = root.with_name(f"{root.name}.{os.getpid()}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     with zipfile.ZipFile(archive) as zf:
-        prefix = f"golang.org/toolchain@v0.0.1-go{version}.linux-amd64/"
+        prefix = f"golang.org/toolchain@v0.0.1-go{version}.{platform}/"
         for info in zf.infolist():
             if not info.filename.startswith(prefix) or info.is_dir():
                 continue
@@ -120,12 +121,20 @@ def wrapper_gomod(program: GoProgram) -> str:
     return "\n".join(lines) + "\n"
 
 
+def is_built(program: GoProgram, *, on_host: bool = False) -> bool:
+    return (_out(program, on_host) / ".complete").exists()
+
+
+def _out(program: GoProgram, on_host: bool) -> Path:
+    return cache_dir("go", "out") / (f"{program.key}-host" if on_host else program.key)
+
+
 def build(program: GoProgram, *, on_host: bool = False) -> Path:
     """The program's binaries, built once per recipe and cached. In the builder container
     by default; `on_host` for pure-Go tools needed where the builder image (a debootstrap,
     as root) cannot be made, such as a pull request's runner."""
     key = f"{program.key}-host" if on_host else program.key
-    out = cache_dir("go", "out") / key
+    out = _out(program, on_host)
     if (out / ".complete").exists():
         return out
     shutil.rmtree(out, ignore_errors=True)

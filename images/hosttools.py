@@ -1,37 +1,45 @@
 """The command-line tools the suite runs on the host: kind, kubectl, kustomize, actionlint.
 
 On the source path they are built here from their Go modules (pinned in versions.toml);
-on the public path the released binaries of the same versions are downloaded once, except
-actionlint, which is built from its Go module on both paths.
+on the public path the released binaries of the same versions are downloaded once and
+checked against the checksums their makers publish, except actionlint, which is built
+from its Go module on both paths.
 """
 
 import io
+import os
 import stat
 import tarfile
-import urllib.request
 from pathlib import Path
 
-from images import gobuild, programs
-from images.cache import cache_dir
+from images import gobuild, programs, public
 from images.pins import pins
+from images.public import Checksum
 
 
 def kind(image_path: str) -> Path:
-    version = pins()["kind"]["version"]
     if image_path == "source":
         return gobuild.build(programs.kind()) / "kind"
-    return _download(
-        f"https://github.com/kubernetes-sigs/kind/releases/download/{version}/kind-linux-amd64",
-        f"kind-{version}",
+    version, arch = pins()["kind"]["version"], public.architecture()
+    name = f"kind-linux-{arch}"
+    url = f"https://github.com/kubernetes-sigs/kind/releases/download/{version}/{name}"
+    return _executable(
+        public.download(url, f"kind-{version}-{arch}", Checksum(url=f"{url}.sha256sum", name=name))
     )
 
 
 def kubectl(image_path: str) -> Path:
-    version = pins()["kubernetes"]["version"]
+    """On the source path, from the whole Kubernetes build when the node image was built
+    here (it is there already), else built alone (a node image given by --kind-image
+    would otherwise cost all of Kubernetes for one binary)."""
     if image_path == "source":
-        return gobuild.build(programs.kubernetes()) / "kubectl"
-    return _download(
-        f"https://dl.k8s.io/release/{version}/bin/linux/amd64/kubectl", f"kubectl-{version}"
+        whole = programs.kubernetes()
+        program = whole if gobuild.is_built(whole) else programs.kubectl()
+        return gobuild.build(program) / "kubectl"
+    version, arch = pins()["kubernetes"]["version"], public.architecture()
+    url = f"https://dl.k8s.io/release/{version}/bin/linux/{arch}/kubectl"
+    return _executable(
+        public.download(url, f"kubectl-{version}-{arch}", Checksum(url=f"{url}.sha256"))
     )
 
 
@@ -39,13 +47,25 @@ def kustomize(image_path: str) -> Path:
     tool = pins()["tools"]["kustomize"]
     if image_path == "source":
         return gobuild.build(programs.kustomize(tool["version"], tool["go"])) / "kustomize"
-    version = tool["version"]
-    return _download(
-        "https://github.com/kubernetes-sigs/kustomize/releases/download/"
-        f"kustomize%2F{version}/kustomize_{version}_linux_amd64.tar.gz",
-        f"kustomize-{version}",
-        member="kustomize",
+    version, arch = tool["version"], public.architecture()
+    release = (
+        f"https://github.com/kubernetes-sigs/kustomize/releases/download/kustomize%2F{version}"
     )
+    asset = f"kustomize_{version}_linux_{arch}.tar.gz"
+    archive = public.download(
+        f"{release}/{asset}",
+        f"{asset}",
+        Checksum(url=f"{release}/checksums.txt", name=asset),
+    )
+    binary = archive.with_name(f"kustomize-{version}-{arch}")
+    if not binary.exists():
+        with tarfile.open(fileobj=io.BytesIO(archive.read_bytes())) as tar:
+            member = tar.extractfile("kustomize")
+            assert member is not None, f"no kustomize in {archive}"
+            partial = binary.with_name(f"{binary.name}.{os.getpid()}.partial")
+            partial.write_bytes(member.read())
+            partial.rename(binary)
+    return _executable(binary)
 
 
 def actionlint(image_path: str) -> Path:
@@ -58,19 +78,7 @@ def actionlint(image_path: str) -> Path:
     return gobuild.build(program, on_host=True) / "actionlint"
 
 
-def _download(url: str, name: str, member: str | None = None) -> Path:
-    target = cache_dir("bin") / name
-    if target.exists():
-        return target
-    with urllib.request.urlopen(url, timeout=120) as response:
-        payload = response.read()
-    if member:
-        with tarfile.open(fileobj=io.BytesIO(payload)) as archive:
-            extracted = archive.extractfile(member)
-            assert extracted is not None, f"{member} not in {url}"
-            payload = extracted.read()
-    partial = target.with_suffix(".partial")
-    partial.write_bytes(payload)
-    partial.chmod(partial.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    partial.rename(target)
-    return target
+def _executable(path: Path) -> Path:
+    mode = path.stat().st_mode
+    path.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path

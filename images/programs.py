@@ -14,7 +14,19 @@ def kind() -> GoProgram:
     return GoProgram("kind", "sigs.k8s.io/kind", version, ("sigs.k8s.io/kind",), _go())
 
 
-def kubernetes() -> GoProgram:
+KUBERNETES_COMMANDS = (
+    "kubelet",
+    "kubeadm",
+    "kubectl",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kube-proxy",
+)
+
+
+def kubernetes(commands: tuple[str, ...] = KUBERNETES_COMMANDS) -> GoProgram:
+    """Kubernetes' programs from k8s.io/kubernetes: all a node image needs by default."""
     k8s = pins()["kubernetes"]
     version = k8s["version"]
     major, minor = version.lstrip("v").split(".")[:2]
@@ -31,17 +43,8 @@ def kubernetes() -> GoProgram:
         for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
         for key, value in stamp.items()
     )
-    commands = (
-        "kubelet",
-        "kubeadm",
-        "kubectl",
-        "kube-apiserver",
-        "kube-controller-manager",
-        "kube-scheduler",
-        "kube-proxy",
-    )
     return GoProgram(
-        "kubernetes",
+        "kubernetes" if commands == KUBERNETES_COMMANDS else "-".join(commands),
         "k8s.io/kubernetes",
         version,
         tuple(f"k8s.io/kubernetes/cmd/{c}" for c in commands),
@@ -50,6 +53,11 @@ def kubernetes() -> GoProgram:
         # The staging repos are published as k8s.io/<name> v0.<minor>.<patch>.
         local_version=k8s["staging_version"],
     )
+
+
+def kubectl() -> GoProgram:
+    """kubectl alone: a few minutes to build, against most of an hour for all of them."""
+    return kubernetes(("kubectl",))
 
 
 def etcd() -> GoProgram:
@@ -164,6 +172,20 @@ def argocd(version: str) -> GoProgram:
         # tagged gitops-engine/vX.Y.Z with each release.
         local_replaces={release.gitops_engine_module: release.gitops_engine_version},
         extra_requires={release.gitops_engine_module: release.gitops_engine_version},
+    )
+
+
+def registry() -> GoProgram:
+    """The CNCF distribution registry, for the public path's rehearsal."""
+    version = pins()["rehearsal"]["registry"]
+    module = "github.com/distribution/distribution/v3"
+    return GoProgram(
+        "registry",
+        module,
+        version,
+        (f"{module}/cmd/registry",),
+        _go(),
+        ldflags=f"-s -w -X {module}/version.version={version}",
     )
 
 

@@ -1,28 +1,34 @@
 """Which image path a run takes: public images (pull) or the source path (build here)."""
 
-import socket
 from functools import cache
 
-PUBLIC_REGISTRY = ("registry-1.docker.io", 443)
+from images import public
+from images.errors import BuildError
 
 
 @cache
-def registry_reachable(timeout: float = 3.0) -> bool:
-    """A TCP connect to Docker Hub: cheap, and enough to avoid a pull that would hang."""
-    try:
-        with socket.create_connection(PUBLIC_REGISTRY, timeout=timeout):
-            return True
-    except OSError:
-        return False
+def unreachable() -> tuple[str, ...]:
+    """What the public path needs and cannot reach, asked once per process."""
+    return tuple(public.unreachable())
 
 
 def resolve_image_path(requested: str) -> tuple[str, str | None]:
-    """`auto` becomes `public` or `source`; returns the path and a notice to show, if any."""
-    if requested != "auto":
+    """`auto` becomes `public` or `source`; returns the path and a notice to show, if any.
+    `public` with something it needs out of reach is refused at once, naming it."""
+    if requested == "source":
         return requested, None
-    if registry_reachable():
+    blocked = unreachable()
+    if requested == "public":
+        if blocked:
+            raise BuildError(
+                "--images=public",
+                f"unreachable: {', '.join(blocked)}; give --registry-mirror and "
+                "--download-mirror, or build everything here with --images=source",
+            )
+        return requested, None
+    if not blocked:
         return "public", None
     return "source", (
-        f"no container registry reachable ({PUBLIC_REGISTRY[0]}): building every image "
-        "from source (--images=source); pass --images=public to insist on pulling"
+        f"the public path's registries and downloads are out of reach ({', '.join(blocked)}): "
+        "building every image from source (--images=source)"
     )

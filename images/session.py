@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from images import argocd, argocd_refs, hosttools, kind_node, progress, workloads
+from images import argocd, argocd_refs, hosttools, kind_node, progress, public, workloads
 from images.pins import pins
 
 
@@ -41,20 +41,23 @@ class SessionImages:
         return built or argocd.images(version)
 
 
+def argocd_versions(argocd_version: str) -> list[str]:
+    """The session's Argo CD and the one the upgrade test starts from."""
+    return sorted({argocd_version, argocd_refs.pinned_before(argocd_version) or argocd_version})
+
+
 def build(source: bool, argocd_version: str) -> SessionImages:
     """Builds (or finds cached) every image the session runs; `argocd_version` is the
     session's release, which the upgrade test reaches from the pinned one before it."""
     if source:
-        upgrade_from = argocd_refs.pinned_before(argocd_version) or argocd_version
-        releases = tuple(argocd.images(v) for v in sorted({argocd_version, upgrade_from}))
+        releases = tuple(argocd.images(v) for v in argocd_versions(argocd_version))
         python, postgres = workloads.python_base(), workloads.postgres()
     else:
         releases = ()
-        python = pins()["workloads"]["python_public"]
-        postgres = pins()["workloads"]["postgres_public"]
-    return SessionImages(
-        source, releases, workloads.git_server(), python, postgres, app_releases(python)
-    )
+        python = workloads.python_public()  # the app's base: pulled, the node pulls it too
+        postgres = pins()["workloads"]["postgres_public"]  # the node pulls it
+    git_server = workloads.git_server("source" if source else "public")
+    return SessionImages(source, releases, git_server, python, postgres, app_releases(python))
 
 
 def app_releases(base: str) -> tuple[str, ...]:
@@ -80,9 +83,15 @@ def targets(image_path: str, argocd_version: str, kind_image: str | None = None)
     controller makes before any worker starts, so a cold run shows its progress in one
     place and no worker waits on another's build."""
     source = image_path == "source"
-    python = workloads.python_base if source else (lambda: pins()["workloads"]["python_public"])
-    plan = [
-        Target(f"kind {pins()['kind']['version']}", lambda: hosttools.kind(image_path)),
+    python = workloads.python_base if source else workloads.python_public
+    plan = [Target(f"kind {pins()['kind']['version']}", lambda: hosttools.kind(image_path))]
+    if source and not kind_image:  # before kubectl, which then comes from the same build
+        version = pins()["kubernetes"]["version"]
+        plan.append(Target(f"kind node image, Kubernetes {version}", kind_node.node_image))
+    elif not source:
+        node = kind_image or workloads.node_public()
+        plan.append(Target(f"kind node image {node}", lambda: public.pull(node)))
+    plan += [
         Target(f"kubectl {pins()['kubernetes']['version']}", lambda: hosttools.kubectl(image_path)),
         Target(
             f"kustomize {pins()['tools']['kustomize']['version']}",
@@ -90,19 +99,22 @@ def targets(image_path: str, argocd_version: str, kind_image: str | None = None)
         ),
     ]
     if source:
-        if not kind_image:
-            version = pins()["kubernetes"]["version"]
-            plan.append(Target(f"kind node image, Kubernetes {version}", kind_node.node_image))
-        upgrade_from = argocd_refs.pinned_before(argocd_version) or argocd_version
         plan += [
             Target(f"Argo CD {v}", lambda v=v: argocd.images(v))
-            for v in sorted({argocd_version, upgrade_from})
+            for v in argocd_versions(argocd_version)
         ]
         plan += [
             Target(f"PostgreSQL {pins()['workloads']['postgres_major']}", workloads.postgres),
             Target("Python base", workloads.python_base),
         ]
-    plan.append(Target("Git server", workloads.git_server))
+    else:
+        plan += [
+            Target(f"Argo CD {v}'s manifest", lambda v=v: argocd.public_manifest(v))
+            for v in argocd_versions(argocd_version)
+            if v in argocd_refs.pinned_versions()  # others are fetched for each install
+        ]
+        plan.append(Target(f"Python base {pins()['workloads']['python_public']}", python))
+    plan.append(Target("Git server", lambda: workloads.git_server(image_path)))
     plan += [Target(f"the app {r}", lambda r=r: app_release(r, python())) for r in releases()]
     if source and not kind_image:
         plan.append(

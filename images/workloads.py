@@ -1,5 +1,6 @@
 """The images the manifests run besides Argo CD and kind: Postgres and the app's base."""
 
+from images import public
 from images.dockerfiles import dockerfile_image
 from images.pins import pins
 
@@ -17,5 +18,25 @@ def builder() -> str:
     return dockerfile_image("builder", "bookworm")
 
 
-def git_server() -> str:
-    return dockerfile_image("gitserver", "bookworm")
+def git_server(image_path: str = "source") -> str:
+    """Built here on both paths: on the public one from the public Debian image, so it
+    needs neither root nor debootstrap (a laptop, a hosted runner without sudo)."""
+    if image_path == "source":
+        return dockerfile_image("gitserver", "bookworm")
+    base = public.pull(pins()["workloads"]["debian_public"])
+    return dockerfile_image("gitserver", "bookworm-public", buildargs={"BASE": base})
+
+
+def python_public() -> str:
+    """The public Python image, the app's base on the public path."""
+    return public.pull(pins()["workloads"]["python_public"])
+
+
+def postgres_public() -> str:
+    return public.pull(pins()["workloads"]["postgres_public"])
+
+
+def node_public(kubernetes: str | None = None) -> str:
+    """kind's node image for a Kubernetes minor pinned in versions.toml (default: kind's)."""
+    kind = pins()["kind"]
+    return kind["public_node_images"][kubernetes or kind["public_kubernetes"]]

@@ -17,7 +17,6 @@ from pytest_postgresql.janitor import DatabaseJanitor
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from images import engine, workloads
-from images.pins import pins
 
 POSTGRES_USER = "tests"
 POSTGRES_PASSWORD = "tests-only-password"
@@ -25,12 +24,7 @@ POSTGRES_PASSWORD = "tests-only-password"
 
 @pytest.fixture(scope="session")
 def postgres_image(image_path: str) -> str:
-    if image_path == "source":
-        return workloads.postgres()
-    public = pins()["workloads"]["postgres_public"]
-    if not engine.has_image(public):
-        engine.client().images.pull(public)
-    return public
+    return workloads.postgres() if image_path == "source" else workloads.postgres_public()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import pytest
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from images import engine, workloads
-from images.pins import ROOT, pins
+from images.pins import ROOT
 from sample_django_app.build import HERE, build_image, download_wheels, image_tag
 from sample_django_app.harness import (
     HARDENED_SCRIPT,
@@ -33,12 +33,7 @@ SETTINGS = "/var/www/django/my-project/settings.py"  # where the seed's Job moun
 
 @pytest.fixture(scope="session")
 def base_image(image_path: str) -> str:
-    if image_path == "source":
-        return workloads.python_base()
-    public = pins()["workloads"]["python_public"]
-    if not engine.has_image(public):
-        engine.client().images.pull(public)
-    return public
+    return workloads.python_base() if image_path == "source" else workloads.python_public()
 
 
 @pytest.fixture(scope="session")

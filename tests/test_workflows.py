@@ -5,10 +5,12 @@ are on PATH; without them it checks everything else.
 """
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness import ROOT
 from images import hosttools
@@ -69,3 +71,29 @@ def test_actionlint_fails_a_broken_workflow(actionlint: Path, tmp_path: Path) ->
     (error,) = json.loads(result.stdout)
     assert (error["kind"], error["line"]) == ("expression", 11)
     assert 'property "argocd_verison" is not defined' in error["message"]
+
+
+def nightly() -> dict:
+    return yaml.safe_load((WORKFLOWS / "nightly.yml").read_text())
+
+
+def matrix_default(expression: str) -> list[str]:
+    """The default list of a matrix entry `${{ fromJSON(input && ... || '[...]') }}`."""
+    return json.loads(re.search(r"\|\| '(\[.*\])'", expression).group(1))
+
+
+def test_each_nightly_kubernetes_leg_has_its_node_image_pinned_by_digest() -> None:
+    matrix = nightly()["jobs"]["e2e"]["strategy"]["matrix"]
+    pinned = pins()["kind"]["public_node_images"]
+    for minor in matrix_default(matrix["kubernetes"]):
+        assert minor in pinned, f"the nightly's Kubernetes {minor} has no image in versions.toml"
+
+
+def test_the_nightly_saves_its_go_caches_when_a_leg_fails() -> None:
+    """actions/cache saves only on success: a red master leg would start cold each night."""
+    steps = nightly()["jobs"]["e2e"]["steps"]
+    uses = {step.get("uses", "").partition("@")[0]: step for step in steps}
+    assert "actions/cache" not in uses or "go" not in str(uses["actions/cache"]["with"]["path"])
+    save = uses["actions/cache/save"]
+    assert save["if"].startswith("always()"), save["if"]
+    assert "argocd-migration-e2e/go" in save["with"]["path"]
