@@ -290,6 +290,34 @@ def docker_objects() -> set[str]:
     )
 
 
+# kind's known issues ("Pod errors due to 'too many open files'"): every node's systemd,
+# kubelet and containerd take inotify instances, charged to root on the host whoever runs
+# the suite, and the default of 128 runs out with a few nodes.
+INOTIFY_RECOMMENDED = {"max_user_instances": 512, "max_user_watches": 524288}
+INOTIFY = Path("/proc/sys/fs/inotify")
+
+
+def inotify_shortfall(settings: Path = INOTIFY) -> str | None:
+    """What to raise, before a cluster starts, when the host's inotify limits are below
+    what kind recommends (None when they are not, or on a host without them)."""
+    low = []
+    for name, wanted in INOTIFY_RECOMMENDED.items():
+        try:
+            value = int((settings / name).read_text())
+        except (OSError, ValueError):
+            return None
+        if value < wanted:
+            low.append((name, value, wanted))
+    if not low:
+        return None
+    now = ", ".join(f"fs.inotify.{name} is {value}" for name, value, _ in low)
+    fix = " ".join(f"fs.inotify.{name}={wanted}" for name, _, wanted in low)
+    return (
+        f"{now}, below what kind recommends: if pods fail with 'too many open files', "
+        f"raise it (sudo sysctl {fix})"
+    )
+
+
 def check_reachable(api_client: object, kubeconfig: str) -> None:
     """Fail at once, in one line, when an existing cluster's API does not answer."""
     from kubernetes import client

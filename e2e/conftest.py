@@ -608,6 +608,9 @@ def _check_at_once(options: Options) -> None:
         clusters.check_reachable(kube.api, options.kubeconfig)
     else:
         clusters.check_name(options.cluster_name, keep=options.keep_cluster)
+        shortfall = clusters.inotify_shortfall()
+        if shortfall:
+            progress.say(f"notice: {shortfall}")
 
 
 @pytest.hookimpl(trylast=True)

@@ -13,6 +13,7 @@ import tarfile
 from pathlib import Path
 
 from images import gobuild, programs, public
+from images.gobuild import GoProgram
 from images.pins import pins
 from images.public import Checksum
 
@@ -33,14 +34,17 @@ def kubectl(image_path: str) -> Path:
     here (it is there already), else built alone (a node image given by --kind-image
     would otherwise cost all of Kubernetes for one binary)."""
     if image_path == "source":
-        whole = programs.kubernetes()
-        program = whole if gobuild.is_built(whole) else programs.kubectl()
-        return gobuild.build(program) / "kubectl"
+        return gobuild.build(kubectl_program()) / "kubectl"
     version, arch = pins()["kubernetes"]["version"], public.architecture()
     url = f"https://dl.k8s.io/release/{version}/bin/linux/{arch}/kubectl"
     return _executable(
         public.download(url, f"kubectl-{version}-{arch}", Checksum(url=f"{url}.sha256"))
     )
+
+
+def kubectl_program() -> GoProgram:
+    whole = programs.kubernetes()
+    return whole if gobuild.is_built(whole) else programs.kubectl()
 
 
 def kustomize(image_path: str) -> Path:

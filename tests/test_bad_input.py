@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from e2e import nested
+from e2e.rehearsal import file_server
 from harness import ROOT
 
 QUICK = 60  # seconds: "at once", with room for a cold Python start on a busy machine
@@ -45,7 +46,7 @@ def test_an_unreachable_kubeconfig_fails_in_one_line(tmp_path: Path, workers: st
         "contexts: [{name: nowhere, context: {cluster: nowhere, user: nobody}}]\n"
         "users: [{name: nobody, user: {token: none}}]\n"
     )
-    args = (workers, "--kubeconfig", str(kubeconfig), "--images", "public")
+    args = (workers, "--kubeconfig", str(kubeconfig), "--images", "source")
     code, output, took = run_suite(tmp_path, *args)
     assert code != 0 and took < QUICK
     nested.assert_one_reason(output, f"the cluster of {kubeconfig} is unreachable")
@@ -61,3 +62,33 @@ def test_docker_not_running_fails_in_one_line(tmp_path: Path, workers: str) -> N
     code, output, took = run_suite(tmp_path, workers, "--images", "source", env=env)
     assert code != 0 and took < QUICK
     nested.assert_one_reason(output, "Docker is not running or not reachable")
+
+
+def test_the_public_path_out_of_reach_is_refused_naming_what_it_cannot_reach(
+    tmp_path: Path,
+) -> None:
+    """This machine reaches no registry: --images=public says so at once, and how to go on."""
+    code, output, took = run_suite(tmp_path, "--images", "public")
+    assert code != 0 and took < QUICK
+    assert "--images=public unreachable: registry-1.docker.io:443" in output
+    assert "give --registry-mirror and --download-mirror" in output
+
+
+def test_an_unknown_argocd_version_on_the_public_path_is_refused_at_once(tmp_path: Path) -> None:
+    """Through a download mirror (a file server that has no such tag), as on the public path."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    with file_server(mirror) as url:
+        args = ("--images", "public", "--argocd-version", "v9.9.9")
+        code, output, took = run_suite(
+            tmp_path, *args, "--registry-mirror", url, "--download-mirror", url
+        )
+    assert code != 0 and took < QUICK
+    assert (
+        "--argocd-version 'v9.9.9' is neither pinned in versions.toml (v3.6.0, v3.6.1) " in output
+    )
+    assert "nor a tag or branch of argoproj/argo-cd" in output
+    assert (
+        "raw.githubusercontent.com/argoproj/argo-cd/v9.9.9/manifests/core-install.yaml: HTTP 404"
+        in output
+    )

@@ -1,5 +1,6 @@
-"""The public path's pieces that need no registry: image names as Docker reads them, the
-mirrors' layout, checksums, reachability, and what a nested session is handed."""
+"""What a new user's first run meets, checked without a cluster: the public path's image
+names and mirrors, checked downloads, what is out of reach, the host's limits, and what a
+build costs when a node image is given."""
 
 import hashlib
 import http.server
@@ -10,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from e2e import cluster as clusters
 from e2e import nested
 from harness.plugin import Options
-from images import public, session, workloads
+from images import hosttools, programs, public, session, workloads
 from images.errors import BuildError
 from images.pins import pins
 from images.public import Checksum, ImageName
@@ -186,3 +188,34 @@ def test_the_architecture_is_the_machines(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr("platform.machine", lambda: "riscv64")
     with pytest.raises(BuildError, match="riscv64 is not supported"):
         public.architecture()
+
+
+def test_a_given_node_image_costs_kubectl_alone_not_all_of_kubernetes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --kind-image the source path builds no node image: kubectl is built alone
+    (minutes) unless the whole Kubernetes build is there already (then it is reused)."""
+    plan = [target.name for target in session.targets("source", "v3.6.1", "kindest/node:v1")]
+    assert not any(name.startswith("kind node image") for name in plan), plan
+    assert not any(name.startswith("node image with") for name in plan), plan
+
+    monkeypatch.setenv("ARGOCD_MIGRATION_E2E_CACHE", str(tmp_path))  # nothing built
+    assert hosttools.kubectl_program().packages == ("k8s.io/kubernetes/cmd/kubectl",)
+    whole = programs.kubernetes()
+    complete = tmp_path / "go" / "out" / whole.key / ".complete"
+    complete.parent.mkdir(parents=True)
+    complete.write_text(whole.key)
+    assert hosttools.kubectl_program() == whole
+
+
+def test_low_inotify_limits_are_named_with_what_to_raise(tmp_path: Path) -> None:
+    """kind's "too many open files", said before a cluster starts, with the fix."""
+    (tmp_path / "max_user_instances").write_text("128\n")
+    (tmp_path / "max_user_watches").write_text("524288\n")
+    assert clusters.inotify_shortfall(tmp_path) == (
+        "fs.inotify.max_user_instances is 128, below what kind recommends: if pods fail with "
+        "'too many open files', raise it (sudo sysctl fs.inotify.max_user_instances=512)"
+    )
+    (tmp_path / "max_user_instances").write_text("512\n")
+    assert clusters.inotify_shortfall(tmp_path) is None
+    assert clusters.inotify_shortfall(tmp_path / "not-linux") is None
