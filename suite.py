@@ -81,10 +81,10 @@ def docker_running() -> bool:
     return probe.returncode == 0
 
 
-def run(command: list[str]) -> int:
+def run(command: list[str], env: dict[str, str] | None = None) -> int:
     """Run a child in the foreground. Ctrl-C reaches it too: wait while it cleans up
     (pytest tears down its cluster and containers), then let the interrupt through."""
-    child = subprocess.Popen(command, cwd=ROOT)
+    child = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
         return child.wait()
     except KeyboardInterrupt:

@@ -103,8 +103,10 @@ def cluster_tools(
 
 @pytest.fixture(scope="session")
 def cluster(options: Options, request: pytest.FixtureRequest, share: Share) -> Iterator[Cluster]:
-    """The session's cluster: a kind cluster we create, or the one --kubeconfig names."""
+    """The session's cluster: a kind cluster we create, or the one --kubeconfig names.
+    Every test needs it, so failing to make it stops the run in one line."""
     artifacts = Path(options.artifacts_dir)
+    made = False
     try:
         if options.kubeconfig:
             kube = Kube.from_kubeconfig(Path(options.kubeconfig))
@@ -114,11 +116,12 @@ def cluster(options: Options, request: pytest.FixtureRequest, share: Share) -> I
             exists = clusters.check_name(options.cluster_name, keep=options.keep_cluster)
             new = _new_cluster(options, request, exists=exists, keep=options.keep_cluster)
             with new as (kind, preloaded):
-                kube = Kube.from_kubeconfig(kind.kubeconfig_path)
+                kube, made = Kube.from_kubeconfig(kind.kubeconfig_path), True
                 yield Cluster(options.cluster_name, kube, kind, artifacts, preloaded)
         else:
-            make = lambda: _cluster_for_all(options, request)  # noqa: E731
-            tools, preloaded = workers.set_up(request, share, "making the cluster", make)
+            tools, preloaded = workers.set_up(
+                request, share, "making the cluster", lambda: _cluster_for_all(options, request)
+            )
             kind = clusters.attach(options.cluster_name, tools)
             kube = Kube.from_kubeconfig(kind.kubeconfig_path)
             yield Cluster(options.cluster_name, kube, kind, artifacts, preloaded)
@@ -126,6 +129,10 @@ def cluster(options: Options, request: pytest.FixtureRequest, share: Share) -> I
         workers.stop(request, str(err))
     except ConfigException as err:
         workers.stop(request, f"the kubeconfig {options.kubeconfig} is not usable: {err}")
+    except Exception as err:
+        if made:  # deleting it afterwards failed: that is no reason to stop
+            raise
+        workers.stop(request, f"making the cluster failed: {err}")
 
 
 @contextlib.contextmanager
@@ -206,8 +213,12 @@ def tool_image(
 ) -> str:
     """An image with Python in it, for pods that probe the cluster from inside."""
     if session_images.source:  # the public image the node pulls itself
-        load = lambda: cluster.load_images(session_images.python)  # noqa: E731
-        workers.set_up(request, share, "loading the tool image", load)
+        workers.set_up(
+            request,
+            share,
+            "loading the tool image",
+            lambda: cluster.load_images(session_images.python),
+        )
     return session_images.python
 
 
@@ -225,8 +236,9 @@ def kubectl(cluster: Cluster, cluster_tools: clusters.Tools) -> Kubectl:
 
 @pytest.fixture(scope="session")
 def kustomize(image_path: str, share: Share, request: pytest.FixtureRequest) -> Path:
-    make = lambda: hosttools.kustomize(image_path)  # noqa: E731
-    return workers.set_up(request, share, "getting kustomize", make)
+    return workers.set_up(
+        request, share, "getting kustomize", lambda: hosttools.kustomize(image_path)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -326,10 +338,8 @@ def app_images(
     from sample_django_app import build
 
     images = session_images
-    load = lambda: cluster.load_images(  # noqa: E731
-        *images.app_releases, *([images.postgres] if images.source else [])
-    )
-    workers.set_up(request, share, "loading the app's images", load)
+    loaded = (*images.app_releases, *([images.postgres] if images.source else []))
+    workers.set_up(request, share, "loading the app's images", lambda: cluster.load_images(*loaded))
     return bookshop.ImageNames(build.IMAGE_REPOSITORY, images.postgres)
 
 

@@ -18,7 +18,6 @@ import http.server
 import io
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import threading
@@ -42,9 +41,10 @@ from images import (
 from images import session as session_images
 from images.cache import cache_dir
 from images.dockerfiles import dockerfile_image
-from images.errors import BuildError
+from images.errors import BuildError, as_command
 from images.pins import pins
 from images.public import DOWNLOAD_MIRROR_ENV, REGISTRY_MIRROR_ENV, ImageName
+from suite import run
 
 REGISTRY_CONTAINER = "migration-e2e-registry"
 CLUSTER = "migration-e2e-public"
@@ -187,19 +187,9 @@ def forget_public_names(images: dict[str, str]) -> None:
     """Untag what the public path pulls on the host, so it is pulled through the mirror
     again (the images stay under their source names)."""
     for public_name in images:
-        with contextlib.suppress(docker.errors.ImageNotFound):
+        # Not there, or the only name of an image a container still runs: then it stays.
+        with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
             engine.client().images.remove(ImageName.parse(public_name).short)
-
-
-def run(command: list[str], env: dict[str, str]) -> int:
-    """The suite in the foreground; on Ctrl-C (which reaches it too) wait while it deletes
-    its cluster, then let the interrupt through to stop the mirrors."""
-    child = subprocess.Popen(command, env=env)
-    try:
-        return child.wait()
-    except KeyboardInterrupt:
-        child.wait()
-        raise
 
 
 def main(argv: list[str]) -> int:
@@ -209,7 +199,8 @@ def main(argv: list[str]) -> int:
     work = cache_dir("rehearsal")
     cache = work / "cache"  # the public run's own cache: what it downloads lands here
     shutil.rmtree(cache / "downloads", ignore_errors=True)
-    try:
+
+    def rehearse() -> int:
         images = public_images(versions)
         files = work / "files"
         shutil.rmtree(files, ignore_errors=True)
@@ -235,13 +226,9 @@ def main(argv: list[str]) -> int:
                 "-k", SCENARIOS, *argv,
             ]  # fmt: skip
             progress.say(f"rehearsal: {' '.join(command[2:])}")
-            return run(command, env)
-    except BuildError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+            return run(command, env=env)
+
+    return as_command(rehearse)
 
 
 if __name__ == "__main__":

@@ -227,3 +227,24 @@ def test_ctrl_c_while_the_cluster_starts_leaves_nothing_behind(
     assert run.returncode != 0, output[-2000:]
     assert clusters.docker_objects() - before == set(), output[-2000:]
     assert not (ROOT / clusters.folder(name)).exists(), "the deleted cluster's kubeconfig is left"
+
+
+@nested.SESSIONS
+@pytest.mark.usefixtures("alone_with_docker")
+def test_a_cluster_that_cannot_be_made_stops_the_run_in_one_line(
+    cluster: Cluster, options: Options, image_path: str, tmp_path: Path, workers: str
+) -> None:
+    """The setup every test needs failed: each worker stops after the test it was setting
+    up for, rather than erroring every test it holds (and the ones it steals)."""
+    name = unique_name("no-node")
+    cluster_tests = "node_is_ready or cgroup_driver or resolves_a_service or storage_class"
+    run = run_pytest_in_background(
+        tmp_path, options, image_path, workers, "--cluster-name", name,
+        "--kind-image=migration-e2e.local/no-such-node:v0", "-k", cluster_tests,
+    )  # fmt: skip
+    output, _ = run.communicate(timeout=300)
+    assert run.returncode != 0, output[-3000:]
+    summary = [line for line in output.splitlines() if line.startswith(("ERROR ", "FAILED "))]
+    assert len(summary) <= 2, "\n".join(summary)  # at most the test each worker set up for
+    assert "making the cluster failed" in output, output[-3000:]
+    assert " passed" not in output.splitlines()[-1], output.splitlines()[-1]

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 from images import progress
-from images.errors import BuildError
+from images.errors import as_command
 
 
 def targets(argocd_version: str | None) -> dict[str, Callable[[], object]]:
@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         "the Go module proxy resolves",
     )
     args = parser.parse_args(argv)
-    try:
+
+    def build_chosen() -> int:
         available = targets(args.argocd_version)
         chosen = args.target or list(available)
         unknown = [t for t in chosen if t not in available]
@@ -57,13 +58,9 @@ def main(argv: list[str] | None = None) -> int:
             with progress.target(index, len(chosen), name):
                 result = available[name]()
             print(f"{name}: {result} ({time.monotonic() - started:.0f}s)", flush=True)
-    except BuildError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+        return 0
+
+    return as_command(build_chosen)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """One exception for every build failure, printable as one line."""
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -10,3 +12,15 @@ class BuildError(RuntimeError):
         self.step, self.reason, self.log = step, reason, log
         where = f" (log: {log})" if log else ""
         super().__init__(f"{step}: {reason}{where}")
+
+
+def as_command(main: Callable[[], int]) -> int:
+    """A command's exit status: a build failure as one line (1), Ctrl-C as 130."""
+    try:
+        return main()
+    except BuildError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

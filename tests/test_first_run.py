@@ -14,7 +14,7 @@ import pytest
 from e2e import cluster as clusters
 from e2e import nested
 from harness.plugin import Options
-from images import hosttools, programs, public, session, workloads
+from images import argocd, debian, engine, hosttools, programs, public, session, workloads
 from images.errors import BuildError
 from images.pins import pins
 from images.public import Checksum, ImageName
@@ -156,12 +156,32 @@ def test_the_public_path_names_each_host_it_cannot_reach(monkeypatch: pytest.Mon
     assert public.unreachable() == [f"127.0.0.1:{s.server_address[1]} (Connection refused)"]
 
 
-def test_the_public_git_server_needs_no_debootstrap() -> None:
-    """Built on the public Debian image: no root, no debootstrap (laptops, hosted runners)."""
-    plan = [target.name for target in session.targets("public", "v3.6.1")]
-    assert "Git server" in plan
-    assert not any("Debian" in name and "debootstrap" in name for name in plan)
-    assert pins()["workloads"]["debian_public"].startswith("debian:bookworm")
+def test_the_public_git_server_needs_no_debootstrap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built on the public Debian image, pulled: no root, no debootstrap (laptops, hosted
+    runners without sudo). The pull is stood in for by an image already here."""
+    here = debian.base_image()
+
+    def no_debootstrap() -> str:
+        raise AssertionError("the public path made the debootstrap base")
+
+    pulled: list[str] = []
+    monkeypatch.setattr(debian, "base_image", no_debootstrap)
+    monkeypatch.setattr(public, "pull", lambda image: pulled.append(image) or here)
+    image = workloads.git_server("public")
+    assert pulled == [pins()["workloads"]["debian_public"]]
+    assert engine.client().images.get(image).attrs["Config"]["Cmd"] == ["start-git-server"]
+
+
+def test_an_unpinned_argocd_manifest_is_fetched_again_for_each_session(
+    served: Path,
+) -> None:
+    """A branch moves: master's manifest cached under its name would stay last week's."""
+    manifest = served.parent / "raw.githubusercontent.com/argoproj/argo-cd/master/manifests"
+    manifest.mkdir(parents=True)
+    (manifest / "core-install.yaml").write_text("first: commit\n")
+    assert argocd.public_manifest("master").read_text() == "first: commit\n"
+    (manifest / "core-install.yaml").write_text("next: commit\n")
+    assert argocd.public_manifest("master").read_text() == "next: commit\n"
 
 
 def test_each_kubernetes_minor_has_one_node_image_pinned_by_digest() -> None:
