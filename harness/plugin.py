@@ -161,6 +161,7 @@ def _terminal() -> TextIO:
 
 def _lines_to(terminal: TextIO) -> Callable[[str], None]:
     def write(line: str) -> None:
+        sys.stdout.flush()  # what pytest wrote before, first (a CI log buffers it)
         terminal.write(line + "\n")
         terminal.flush()
 

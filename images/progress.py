@@ -135,17 +135,15 @@ def _tick() -> None:
     while True:
         time.sleep(TICK_S)
         now = time.monotonic()
-        with _state.lock:
-            running = list(_state.running)
-            status = _state.status
-        if not running:
+        with _state.lock:  # so a line said meanwhile is never followed by a stale status
+            running, status = list(_state.running), _state.status
             if status:
-                status("")
+                newest = running[-1] if running else None
+                doing = last_line(newest.log) if newest else ""
+                status(f"{newest.what}: {elapsed(now - newest.started)}  {doing}" if newest else "")
+        if not running:
             return
         if status:
-            newest = running[-1]
-            doing = last_line(newest.log)
-            status(f"{newest.what}: {elapsed(now - newest.started)}  {doing}")
             continue
         for step_running in running:
             if now - step_running.said >= HEARTBEAT_S:

@@ -1,7 +1,9 @@
 """Long work says what it does: a line when a step starts and ends, a heartbeat in between,
 long waits too, and a worker's lines reach the controller's terminal."""
 
+import contextlib
 import os
+import pty
 import signal
 import subprocess
 import threading
@@ -16,6 +18,7 @@ from e2e.kube import unique_name
 from e2e.waits import pending, succeeded, wait_until
 from e2e.workers import ProgressRelay, progress_writer
 from harness import ROOT
+from harness.plugin import status_line
 from images import progress
 
 
@@ -129,3 +132,33 @@ def test_a_cold_session_shows_what_it_builds_within_seconds_and_stops_on_ctrl_c(
     assert took < 10, f"{took:.1f}s before the first build step said what it builds"
     assert seen[-1].startswith("[1/"), seen[-1]
     assert run.returncode == pytest.ExitCode.INTERRUPTED, "\n".join(seen) + rest[-2000:]
+
+
+def test_on_a_terminal_a_running_step_shows_a_live_status_line(
+    lines: list[str], tmp_path: Path
+) -> None:
+    """A real pseudo-terminal: the status line is rewritten in place, then cleared."""
+    leader, follower = pty.openpty()
+    terminal = os.fdopen(follower, "w", buffering=1)
+    status = status_line(terminal)
+    assert status is not None, "a pseudo-terminal is a terminal"
+    log = tmp_path / "build.log"
+    log.write_text("Step 3/9 : RUN apt-get install -y postgresql-15\n")
+    progress.use(lines.append, status)
+    with progress.step("build postgres", log):
+        time.sleep(0.5)  # the step's work
+    shown = ""
+    os.set_blocking(leader, False)
+
+    def cleared() -> tuple:
+        nonlocal shown
+        with contextlib.suppress(BlockingIOError):
+            shown += os.read(leader, 65536).decode()
+        if shown.endswith("\r\x1b[K"):
+            return succeeded("the status line cleared")
+        return pending(f"the status line to be cleared, shows {shown[-60:]!r}")
+
+    wait_until(cleared, 5, "the heartbeat's next look, which finds nothing running")
+    assert "\r\x1b[Kbuild postgres: 0s  Step 3/9 : RUN apt-get install -y postgresql-15" in shown
+    assert not any("still running" in line for line in lines), "heartbeats go to CI logs only"
+    assert status_line(open(os.devnull, "w")) is None  # noqa: SIM115
