@@ -250,4 +250,3 @@ def test_a_cluster_that_cannot_be_made_stops_the_run_in_one_line(
     assert " passed" not in output.splitlines()[-1], output.splitlines()[-1]
     if workers != "-n0":  # the controller had everything built before any worker started
         assert output.index("images: all ") < output.index("created: 2/2 workers"), output
-
