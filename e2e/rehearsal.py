@@ -21,11 +21,14 @@ import shutil
 import sys
 import tarfile
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker.errors
 
+from e2e.waits import Outcome, pending, succeeded, wait_until
 from images import (
     argocd,
     debian,
@@ -142,10 +145,20 @@ def registry(storage: Path) -> Iterator[str]:
     )
     try:
         container.reload()
-        port = container.ports["5000/tcp"][0]["HostPort"]
-        yield f"http://localhost:{port}"
+        url = f"http://localhost:{container.ports['5000/tcp'][0]['HostPort']}"
+        wait_until(lambda: _answers(f"{url}/v2/"), 60, f"the registry to answer at {url}/v2/")
+        yield url
     finally:
         container.remove(force=True, v=True)
+
+
+def _answers(url: str) -> Outcome:
+    """Docker's port proxy takes connections before the registry listens behind it."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return succeeded(f"{url}: HTTP {response.status}")
+    except (urllib.error.URLError, OSError) as err:
+        return pending(f"{url} to answer, said {err}")
 
 
 @contextlib.contextmanager
