@@ -156,10 +156,14 @@ def test_the_public_path_names_each_host_it_cannot_reach(monkeypatch: pytest.Mon
     assert public.unreachable() == [f"127.0.0.1:{s.server_address[1]} (Connection refused)"]
 
 
-def test_the_public_git_server_needs_no_debootstrap(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_public_git_server_needs_no_debootstrap(
+    image_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Built on the public Debian image, pulled: no root, no debootstrap (laptops, hosted
-    runners without sudo). The pull is stood in for by an image already here."""
-    here = debian.base_image()
+    runners without sudo). Where no registry answers, the source path's Debian base stands
+    in for the pull."""
+    public_debian = pins()["workloads"]["debian_public"]
+    here = debian.base_image() if image_path == "source" else public.pull(public_debian)
 
     def no_debootstrap() -> str:
         raise AssertionError("the public path made the debootstrap base")
@@ -168,7 +172,7 @@ def test_the_public_git_server_needs_no_debootstrap(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(debian, "base_image", no_debootstrap)
     monkeypatch.setattr(public, "pull", lambda image: pulled.append(image) or here)
     image = workloads.git_server("public")
-    assert pulled == [pins()["workloads"]["debian_public"]]
+    assert pulled == [public_debian]
     assert engine.client().images.get(image).attrs["Config"]["Cmd"] == ["start-git-server"]
 
 
