@@ -23,6 +23,7 @@ from e2e import bookshop, diagnostics, gitserver, timetofail, timings, workers
 from e2e import cluster as clusters
 from e2e.kube import Kube, namespace, unique_name
 from e2e.kubectl import Kubectl
+from e2e.running import RunningTests
 from e2e.waits import wait_until
 from e2e.workers import ArgoCDLock, Share
 from harness.plugin import OPTIONS_KEY, TERMINAL_KEY, Options, progress_to_terminal, status_line
@@ -568,6 +569,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 SHARE_FOLDER = pytest.StashKey[Path]()
 RELAY = pytest.StashKey[workers.ProgressRelay]()
+RUNNING = pytest.StashKey[RunningTests]()
 
 
 def _share_folder(config: pytest.Config) -> Path:
@@ -590,12 +592,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if workers.share_dir(config) is not None or config.option.collectonly:
         return
+    running = RunningTests(progress_to_terminal(config))
+    config.pluginmanager.register(running, "running-tests")
+    config.stash[RUNNING] = running.start()
     if config.pluginmanager.has_plugin("dsession"):  # xdist's controller
-        relay = workers.ProgressRelay(_share_folder(config), progress_to_terminal(config))
+        relay = workers.ProgressRelay(_share_folder(config), running.heard)
         config.stash[RELAY] = relay.start()
     options: Options = config.stash[OPTIONS_KEY]
     terminal = config.stash[TERMINAL_KEY]
-    progress.use(progress_to_terminal(config), status_line(terminal))
+    progress.use(running.heard, status_line(terminal))
     try:
         _check_at_once(options)
         path, notice = resolve_image_path(options.images)
@@ -606,7 +611,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     except (BuildError, clusters.ClusterError, ConfigException) as err:
         pytest.exit(str(err), returncode=1)
     finally:
-        progress.use(progress_to_terminal(config))
+        progress.use(running.heard)
 
 
 def _check_at_once(options: Options) -> None:
@@ -629,6 +634,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     relay = session.config.stash.get(RELAY, None)
     if relay is not None:
         relay.stop()
+    running = session.config.stash.get(RUNNING, None)
+    if running is not None:
+        running.stop()
     folder = session.config.stash.get(SHARE_FOLDER, None)
     if folder is None:
         return

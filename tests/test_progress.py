@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e import nested
+from e2e import nested, running
 from e2e.kube import unique_name
 from e2e.waits import pending, succeeded, wait_until
 from e2e.workers import ProgressRelay, progress_writer
@@ -162,3 +162,22 @@ def test_on_a_terminal_a_running_step_shows_a_live_status_line(
     assert "\r\x1b[Kbuild postgres: 0s  Step 3/9 : RUN apt-get install -y postgresql-15" in shown
     assert not any("still running" in line for line in lines), "heartbeats go to CI logs only"
     assert status_line(open(os.devnull, "w")) is None  # noqa: SIM115
+
+
+def test_a_quiet_stretch_of_scenarios_names_the_tests_that_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A scenario of two minutes whose every wait is short says nothing of its own."""
+    said: list[str] = []
+    monkeypatch.setattr(running, "QUIET_S", 0.3)
+    tests = running.RunningTests(said.append, tick=0.05).start()
+    try:
+        tests.pytest_runtest_logstart("e2e/test_argocd_upgrade.py::test_the_hook_behaves")
+        wait_until(lambda: succeeded("said") if said else pending("a line"), 5, "a line")
+        tests.pytest_runtest_logfinish("e2e/test_argocd_upgrade.py::test_the_hook_behaves")
+    finally:
+        tests.stop()
+    assert said[0] == "running: test_the_hook_behaves (0s)", said
+    quiet = len(said)
+    tests.heard("[gw1] cluster create: started")
+    assert said[quiet:] == ["[gw1] cluster create: started"]
