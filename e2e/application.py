@@ -1,13 +1,16 @@
-"""An Argo CD Application as the suite drives it: created from manifests/argocd, synced by
-patching `.operation`, read back from `status.operationState`.
+"""An Argo CD Application as the suite drives it: created from manifests/argocd (as the
+post's Applications are applied), synced, rolled back, terminated and set with the
+`argocd` CLI, read back from `status.operationState`.
 
-Each sync is tagged with its own `initiatedBy.username`, so "finished" always means
-*this* sync finished, never a previous one whose state is still on the object.
+Each sync is tagged with an info entry of its own (`argocd app sync --info`, which Argo CD
+keeps in the operation), so "finished" always means *this* sync finished, never a
+previous one whose state is still on the object.
 """
 
 import copy
 import datetime
 import logging
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from e2e.argocd import GROUP, NAMESPACE, VERSION
+from e2e.cli import ArgoCDCLI, CommandFailed, Result
 from e2e.kube import Kube
 from e2e.waits import Outcome, failed, pending, succeeded, wait_until
 
@@ -22,6 +26,8 @@ log = logging.getLogger(__name__)
 
 PLURAL = "applications"
 FINISHED = ("Succeeded", "Failed", "Error")
+TAG = "e2e-sync"  # the info entry that tells one sync from another
+HISTORY_ROW = re.compile(r"^(\d+)\s+.*\((\w{7})\)\s*$", re.M)
 
 
 @dataclass
@@ -29,7 +35,7 @@ class Sync:
     """One sync operation: who started it, when, and (once finished) how it ended."""
 
     app: "Application"
-    initiator: str
+    tag: str  # the value of its `e2e-sync` info entry
     revision: str
     started: datetime.datetime
     state: dict[str, Any] = field(default_factory=dict)
@@ -60,14 +66,14 @@ class Sync:
 
     def current_state(self) -> dict[str, Any] | None:
         state = self.app.get().get("status", {}).get("operationState", {})
-        if state.get("operation", {}).get("initiatedBy", {}).get("username") != self.initiator:
+        if {"name": TAG, "value": self.tag} not in state.get("operation", {}).get("info", []):
             return None
         return state
 
     def finished(self) -> Outcome:
         state = self.current_state()
         if state is None:
-            return pending(f"{self.app.name}: sync {self.initiator} to start")
+            return pending(f"{self.app.name}: sync {self.tag} to start")
         phase = state.get("phase")
         if phase in FINISHED and "operation" not in self.app.get():
             self.state = state
@@ -77,7 +83,7 @@ class Sync:
     def running(self) -> Outcome:
         state = self.current_state()
         if state is None:
-            return pending(f"{self.app.name}: sync {self.initiator} to start")
+            return pending(f"{self.app.name}: sync {self.tag} to start")
         phase = state.get("phase")
         if phase == "Running":
             return succeeded(f"{self.app.name}: sync Running: {state.get('message', '')}")
@@ -90,21 +96,20 @@ class Sync:
         return self
 
     def terminate(self, timeout: float = 120) -> "Sync":
-        """What `argocd app terminate-op` does, until it takes: ask the controller to stop
-        the operation (the Application CRD has no status subresource, so status is patched
-        in place), and wait for the operation to end.
+        """`argocd app terminate-op`, until it takes, and wait for the operation to end.
 
         A request can be lost. A controller already at work on the operation writes back
         the whole operationState it computed, phase Running included, with a JSON patch
         that has no precondition (setOperationState in controller/appcontroller.go), so a
-        request that lands meanwhile is overwritten and the sync runs on. Seen here: the
-        hook then ran to the end. So a request that meets Running again is made again;
-        `termination_requests` counts them."""
+        termination that lands meanwhile is overwritten and the sync runs on. Seen here:
+        the hook then ran to the end. So a request that meets Running again is made
+        again, as a user would; `termination_requests` counts them."""
 
         def ended() -> Outcome:
             state = self.current_state() or {}
             if state.get("phase") == "Running":
-                self.app.patch({"status": {"operationState": {"phase": "Terminating"}}})
+                # Refused when the operation ended meanwhile: the next look tells.
+                self.app.argocd("app", "terminate-op", self.app.name, check=False)
                 self.termination_requests += 1
                 if self.termination_requests > 1:
                     log.warning("%s: termination request lost, made again", self.app.name)
@@ -118,7 +123,9 @@ class Sync:
 @dataclass
 class Application:
     kube: Kube
+    cli: ArgoCDCLI
     name: str
+    commands: list[Result] = field(default_factory=list)  # what was typed, for diagnostics
 
     def create(
         self, template: dict[str, Any], *, namespace: str, path: str, revision: str, repo_url: str
@@ -140,26 +147,45 @@ class Application:
             GROUP, VERSION, NAMESPACE, PLURAL, self.name, body
         )
 
-    def start_sync(self, revision: str, retry: dict[str, Any] | None = None) -> Sync:
-        """Hard refresh and sync `revision` with hook strategy; no retries unless `retry`
-        (a sync's retry strategy: limit and backoff, as in `syncPolicy.retry`) says so."""
-        self.wait_idle()
-        initiator = f"e2e-{uuid.uuid4().hex[:8]}"
-        started = datetime.datetime.now(datetime.UTC)
-        self.patch(
-            {
-                "metadata": {"annotations": {"argocd.argoproj.io/refresh": "hard"}},
-                "operation": {
-                    "initiatedBy": {"username": initiator},
-                    "sync": {"revision": revision, "syncStrategy": {"hook": {}}},
-                    "retry": retry or {"limit": 0},
-                },
-            }
-        )
-        return Sync(self, initiator, revision, started)
+    def argocd(self, *args: str, check: bool = True, timeout: float = 900) -> Result:
+        """An `argocd` command about this app. A non-zero exit raises with the command
+        line and its stderr, unless `check` is off (a refusal can be the finding)."""
+        result = self.cli.run(*args, timeout=timeout)
+        self.commands.append(result)
+        if check and result.returncode != 0:
+            raise CommandFailed(result)
+        return result
 
-    def sync(self, revision: str, timeout: float = 300) -> Sync:
-        return self.start_sync(revision).wait(timeout)
+    def start_sync(self, revision: str, *options: str) -> Sync:
+        """`argocd app sync --async` of `revision` (hook strategy, no retries unless
+        `options`, more `argocd app sync` flags, say so)."""
+        self.wait_idle()
+        tag = uuid.uuid4().hex[:8]
+        started = datetime.datetime.now(datetime.UTC)
+        sync = ("app", "sync", self.name, "--revision", revision, "--async")
+        self.argocd(*sync, "--info", f"{TAG}={tag}", *options)
+        return Sync(self, tag, revision, started)
+
+    def sync(self, revision: str, *options: str, timeout: float = 300) -> Sync:
+        return self.start_sync(revision, *options).wait(timeout)
+
+    def history(self) -> dict[str, int]:
+        """`argocd app history`, as a user reads it: the ID of each deployment, by the
+        short commit it deployed (the table's "<targetRevision> (<sha>)")."""
+        table = self.argocd("app", "history", self.name).stdout
+        return {sha: int(id_) for id_, sha in HISTORY_ROW.findall(table)}
+
+    def rollback(self, revision: str) -> Sync:
+        """`argocd app rollback` to the deployment of `revision`, found in `argocd app
+        history`. The command waits for the operation to end; so the state on the app
+        then is the rollback's."""
+        self.wait_idle()
+        started = datetime.datetime.now(datetime.UTC)
+        deployment = self.history()[revision[:7]]
+        self.argocd("app", "rollback", self.name, str(deployment), "--timeout", "300")
+        self.wait_idle()
+        state = self.status()["operationState"]
+        return Sync(self, "", revision, started, state=state)
 
     def wait_idle(self, timeout: float = 120) -> None:
         """The next sync only after the previous one has finished (`.operation` cleared)."""
@@ -173,19 +199,10 @@ class Application:
 
         wait_until(idle, timeout, f"{self.name} to have no operation")
 
-    def refresh(self, timeout: float = 120) -> None:
-        """Hard refresh, waited on: the controller drops the annotation once it has
-        compared the app against Git again."""
-        annotation = "argocd.argoproj.io/refresh"
-        self.patch({"metadata": {"annotations": {annotation: "hard"}}})
-
-        def refreshed() -> Outcome:
-            annotations = self.get()["metadata"].get("annotations") or {}
-            if annotation in annotations:
-                return pending(f"{self.name}: controller to take the refresh request")
-            return succeeded(f"{self.name} refreshed")
-
-        wait_until(refreshed, timeout, f"a hard refresh of {self.name}")
+    def refresh(self) -> None:
+        """`argocd app get --hard-refresh`, which returns once the controller has compared
+        the app against Git again."""
+        self.argocd("app", "get", self.name, "--hard-refresh")
 
     def status(self) -> dict[str, Any]:
         return self.get().get("status", {})

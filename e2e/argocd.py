@@ -1,8 +1,8 @@
 """Argo CD installed once per session from its release's own core-install.yaml.
 
 core-install has the application controller, repo-server, Redis and the ApplicationSet
-controller, no API server and no UI: enough to sync Applications by patching their
-`.operation`, which is what the suite does.
+controller, no API server and no UI: the `argocd` CLI in core mode (e2e/cli.py) runs the
+API server's code itself, which is how the suite drives it.
 """
 
 import subprocess

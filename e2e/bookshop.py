@@ -27,6 +27,7 @@ from kubernetes.client.exceptions import ApiException
 
 from e2e import gitserver
 from e2e.application import Application, Sync
+from e2e.cli import ArgoCDCLI
 from e2e.kube import Kube, job_ended
 from e2e.kubectl import Kubectl
 from e2e.waits import Outcome, failed, pending, succeeded, wait_until
@@ -55,6 +56,7 @@ class ImageNames:
 class Bookshop:
     kube: Kube
     kubectl: Kubectl
+    cli: ArgoCDCLI
     namespace: str
     variant: str  # "seed" or "hardened": which migration Job the app's overlay has
     images: ImageNames
@@ -65,8 +67,8 @@ class Bookshop:
     syncs: list[Sync] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.app = Application(self.kube, self.namespace)
-        self.postgres = Application(self.kube, f"{self.namespace}-postgres")
+        self.app = Application(self.kube, self.cli, self.namespace)
+        self.postgres = Application(self.kube, self.cli, f"{self.namespace}-postgres")
 
     # -- given ---------------------------------------------------------------------------
 
@@ -171,10 +173,9 @@ class Bookshop:
             sync.rolled_out = datetime.datetime.now(datetime.UTC)
         return sync
 
-    def sync(
-        self, revision: str, timeout: float = 300, retry: dict[str, Any] | None = None
-    ) -> Sync:
-        sync = self.start_sync(revision, retry).wait(timeout)
+    def sync(self, revision: str, *options: str, timeout: float = 300) -> Sync:
+        """`argocd app sync` of `revision` (and `options`, more of its flags), to the end."""
+        sync = self.start_sync(revision, *options).wait(timeout)
         self._observe_hook(sync)
         return sync
 
@@ -187,8 +188,8 @@ class Bookshop:
         ended = job_ended(job)
         sync.hook_finished = job.status.completion_time or (ended and ended.last_transition_time)
 
-    def start_sync(self, revision: str, retry: dict[str, Any] | None = None) -> Sync:
-        sync = self.app.start_sync(revision, retry)
+    def start_sync(self, revision: str, *options: str) -> Sync:
+        sync = self.app.start_sync(revision, *options)
         self.syncs.append(sync)
         return sync
 
@@ -203,8 +204,13 @@ class Bookshop:
             ),
         )
 
-    def enable_auto_sync(self) -> None:
-        self.app.patch({"spec": {"syncPolicy": {"automated": {}}}})
+    def enable_auto_sync(self, *options: str) -> None:
+        """`argocd app set --sync-policy automated` (and `options`: --self-heal, …)."""
+        self.app.argocd("app", "set", self.app.name, "--sync-policy", "automated", *options)
+
+    def disable_auto_sync(self) -> None:
+        """`argocd app set --sync-policy none`."""
+        self.app.argocd("app", "set", self.app.name, "--sync-policy", "none")
 
     def refresh_and_wait(self) -> None:
         """Ask for a hard refresh and wait until the controller has reconciled after it."""
@@ -274,6 +280,12 @@ class Bookshop:
     def web(self) -> Iterator[harness.Server]:
         with self.kubectl.port_forward(self.namespace, "service/django", 80) as port:
             yield harness.Server(f"http://127.0.0.1:{port}", Path("/dev/null"))
+
+    def health(self) -> dict[str, Any]:
+        """The app's /healthz: which release serves, on which schema (and what is pending)."""
+        with self.web() as web:
+            _, health = web.get_json("/healthz")
+        return health
 
     @contextlib.contextmanager
     def pod_web(self, pod: str) -> Iterator[harness.Server]:

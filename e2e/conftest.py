@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import os
 import shutil
 import subprocess
 import tempfile
@@ -19,8 +20,9 @@ from kubernetes.config.config_exception import ConfigException
 from pytest_kind import KindCluster
 
 from e2e import argocd as argocd_install
-from e2e import bookshop, diagnostics, gitserver, timetofail, timings, workers
+from e2e import bookshop, cli, diagnostics, gitserver, timetofail, timings, workers
 from e2e import cluster as clusters
+from e2e.cli import ArgoCDCLI
 from e2e.kube import Kube, namespace, unique_name
 from e2e.kubectl import Kubectl
 from e2e.running import RunningTests
@@ -280,15 +282,42 @@ def argocd(
 
 
 @pytest.fixture(scope="session")
+def argocd_cli(
+    cluster: Cluster,
+    argocd_version: str,
+    image_path: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    options: Options,
+) -> ArgoCDCLI:
+    """The `argocd` CLI of each release the session installs (made before the workers
+    started), in core mode against the session's cluster."""
+    home = tmp_path_factory.mktemp("argocd-cli")
+    versions = session.argocd_versions(argocd_version)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return ArgoCDCLI(
+        {v: argocd_images.cli(v, image_path) for v in versions},
+        cli.core_mode_kubeconfig(cluster.kube.kubeconfig, home / "kubeconfig"),
+        Path(options.artifacts_dir) / f"argocd-cli-{worker}.log",
+        argocd_version,
+    )
+
+
+@pytest.fixture(scope="session")
 def install_argocd(
-    cluster: Cluster, kubectl: Kubectl, kustomize: Path, request: pytest.FixtureRequest
+    cluster: Cluster,
+    kubectl: Kubectl,
+    kustomize: Path,
+    argocd_cli: ArgoCDCLI,
+    request: pytest.FixtureRequest,
 ) -> Callable[..., None]:
     """Installs a release over whatever runs (`kubectl apply --server-side`, as Argo CD's
-    upgrade docs say) and waits until it has rolled out; `install(version, meanwhile)`."""
+    upgrade docs say) and waits until it has rolled out; `install(version, meanwhile)`.
+    The CLI follows: it is the release's own."""
 
     def install(version: str, meanwhile: Callable[[], None] = lambda: None) -> None:
         images: SessionImages = request.getfixturevalue("session_images")
         _install_argocd(cluster, kubectl, kustomize, images, version, meanwhile)
+        argocd_cli.version = version
 
     return install
 
@@ -354,6 +383,7 @@ class Bookshops:
 
     kube: Kube
     kubectl: Kubectl
+    cli: ArgoCDCLI
     images: bookshop.ImageNames
     workdir: Path
     artifacts: Path
@@ -427,7 +457,9 @@ class Bookshops:
         name = unique_name(f"e2e-{hint[:24]}".rstrip("-_")).replace("_", "-").lower()
         self.kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
         branch = gitserver.Branch(self.kubectl, self.workdir / name, name)
-        shop = bookshop.Bookshop(self.kube, self.kubectl, name, "hardened", self.images, branch)
+        shop = bookshop.Bookshop(
+            self.kube, self.kubectl, self.cli, name, "hardened", self.images, branch
+        )
         with self.argocd_lock.shared():  # also when provisioned ahead, between scenarios
             shop.provision_database()
         return shop
@@ -437,6 +469,7 @@ class Bookshops:
 def bookshops(
     cluster: Cluster,
     kubectl: Kubectl,
+    argocd_cli: ArgoCDCLI,
     argocd: str,
     git_server: str,
     app_images: bookshop.ImageNames,
@@ -447,6 +480,7 @@ def bookshops(
     shops = Bookshops(
         cluster.kube,
         kubectl,
+        argocd_cli,
         app_images,
         tmp_path_factory.mktemp("git"),
         Path(options.artifacts_dir),

@@ -13,6 +13,7 @@ from e2e.bookshop import Bookshop
 
 # What a run writes to the artifacts folder besides JUnit XML (which it overwrites).
 RUN_FILES = ("timings.jsonl", "timings.md", "time-to-fail.json")
+RUN_FILE_PATTERNS = ("argocd-cli-*.log",)  # every argocd command of a session, per worker
 
 
 def folder_for(artifacts: Path, test: str, namespace: str) -> Path:
@@ -31,6 +32,7 @@ def clear_previous(artifacts: Path) -> list[Path]:
     stay on show next to a green run. Only what a run writes goes: its files, and folders
     shaped as `folder_for` makes them (a test's folder holding e2e-* namespaces only)."""
     gone = [artifacts / name for name in RUN_FILES if (artifacts / name).is_file()]
+    gone += [path for pattern in RUN_FILE_PATTERNS for path in artifacts.glob(pattern)]
     if artifacts.is_dir():
         for entry in artifacts.iterdir():
             if not entry.is_dir() or entry.is_symlink():
@@ -69,6 +71,9 @@ def collect(shop: Bookshop, folder: Path) -> str:
                         f"    hook {res['kind']}/{res['name']}: {res.get('hookPhase')} "
                         f"{str(res.get('message', ''))[:200]}"
                     )
+    commands = [result for app in (shop.postgres, shop.app) for result in app.commands]
+    (folder / "argocd-commands.txt").write_text("\n\n".join(map(str, commands)))
+    lines += [f"  {line}" for r in commands if r.returncode for line in str(r).splitlines()]
     jobs = kube.batch.list_namespaced_job(ns).items
     (folder / "jobs.yaml").write_text(yaml.safe_dump(kube.api.sanitize_for_serialization(jobs)))
     for job in jobs:

@@ -115,6 +115,10 @@ def release_files(argocd_versions: list[str], root: Path) -> None:
         manifest = argocd.source(version) / "manifests/core-install.yaml"
         put(f"raw.githubusercontent.com/argoproj/argo-cd/{version}/manifests/core-install.yaml",
             manifest.read_bytes())  # fmt: skip
+        cli, name = argocd.cli(version, "source").read_bytes(), f"argocd-linux-{arch}"
+        cli_path = f"github.com/argoproj/argo-cd/releases/download/{version}"
+        put(f"{cli_path}/{name}", cli)
+        put(f"{cli_path}/cli_checksums.txt", _sum_line(cli, name))
 
 
 def _sum_line(payload: bytes, name: str) -> bytes:

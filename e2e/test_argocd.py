@@ -11,6 +11,7 @@ from kubernetes.client.exceptions import ApiException
 from e2e import argocd as argocd_install
 from e2e import gitserver
 from e2e.application import Application
+from e2e.cli import ArgoCDCLI
 from e2e.conftest import Bookshops, Cluster
 from e2e.kube import condition, namespace, run_pod, unique_name
 from e2e.kubectl import Kubectl
@@ -25,7 +26,12 @@ def test_every_argo_cd_workload_is_ready(cluster: Cluster, argocd: str) -> None:
 
 
 def test_an_application_syncs_a_manifest_from_the_git_server(
-    cluster: Cluster, kubectl: Kubectl, argocd: str, git_server: str, tmp_path: Path
+    cluster: Cluster,
+    kubectl: Kubectl,
+    argocd_cli: ArgoCDCLI,
+    argocd: str,
+    git_server: str,
+    tmp_path: Path,
 ) -> None:
     # Given a trivial manifest committed to a branch of the in-cluster Git server
     name = unique_name("e2e-trivial")
@@ -39,7 +45,7 @@ def test_an_application_syncs_a_manifest_from_the_git_server(
         (Path(tmp) / "trivial").mkdir()
         (Path(tmp) / "trivial/service.yaml").write_text(yaml.safe_dump(service))
         revision = gitserver.Branch(kubectl, tmp_path / "git", name).commit(Path(tmp), "trivial")
-        # When an Application for it is synced by patching .operation
+        # When an Application for it is synced with `argocd app sync`
         template = {
             "apiVersion": "argoproj.io/v1alpha1",
             "kind": "Application",
@@ -49,7 +55,7 @@ def test_an_application_syncs_a_manifest_from_the_git_server(
                 "destination": {"server": "https://kubernetes.default.svc"},
             },
         }
-        app = Application(cluster.kube, name).create(
+        app = Application(cluster.kube, argocd_cli, name).create(
             template, namespace=name, path="trivial", revision=name, repo_url=git_server
         )
         try:

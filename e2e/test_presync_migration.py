@@ -7,13 +7,12 @@ prevents running stale database schemas."
 """
 
 import itertools
-from collections.abc import Callable
 
 import pytest
 
 from e2e.bookshop import Bookshop
 from e2e.kube import condition
-from e2e.timeline import Event, Timeline, image_of, is_web, job_failed, job_finished
+from e2e.timeline import Timeline, image_of, is_web, job_failed, job_finished
 from e2e.waits import Outcome, failed, holds, stays_true, succeeded, wait_until
 
 pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
@@ -209,8 +208,9 @@ def test_the_fix_release_recovers(deploy_bookshop) -> None:
     assert status == 200 and book["title"] == "The Stranger"
 
 
-# A sync's retry strategy, as `syncPolicy.retry` sets it (backoff shortened: 1 s, then 2 s).
-TWO_RETRIES = {"limit": 2, "backoff": {"duration": "1s", "factor": 2}}
+# `argocd app sync`'s retry flags, as `syncPolicy.retry` sets it for auto-sync (backoff
+# shortened: 1 s, then 2 s, by the default factor of 2).
+TWO_RETRIES = ("--retry-limit", "2", "--retry-backoff-duration", "1s")
 
 
 def test_a_sync_retry_runs_the_failing_migration_again_each_time_in_a_new_job(
@@ -226,19 +226,19 @@ def test_a_sync_retry_runs_the_failing_migration_again_each_time_in_a_new_job(
 
     # When broken v3.0 syncs with two retries
     with Timeline(shop.kube, shop.namespace) as timeline:
-        sync = shop.sync(shop.release("v3.0"), retry=TWO_RETRIES)
+        sync = shop.sync(shop.release("v3.0"), *TWO_RETRIES)
 
     # Then the sync failed after its last retry
     assert sync.phase == "Failed", sync.message
     assert sync.state.get("retryCount") == 2, sync.state
     # And the migration ran three times, each time in a new Job that failed
-    attempts = jobs_created(timeline, besides=v2_job)
+    attempts = [e.uid for e in timeline.appeared("Job", besides=v2_job)]
     assert len(attempts) == 3, attempts
-    assert all(job_event(timeline, uid, job_failed) for uid in attempts), attempts
+    assert all(timeline.of_object("Job", uid, job_failed) for uid in attempts), attempts
     # And each attempt's Job was deleted before the next one was created
     for failed_job, next_job in itertools.pairwise(attempts):
-        deleted = job_event(timeline, failed_job, lambda e: e.type == "DELETED")
-        created = job_event(timeline, next_job)
+        deleted = timeline.of_object("Job", failed_job, lambda e: e.type == "DELETED")
+        created = timeline.of_object("Job", next_job)
         assert deleted and created and deleted.at <= created.at, (deleted, created)
     # So only the last attempt's Job, and its logs, are left to read
     assert [job.metadata.uid for job in shop.migration_jobs()] == [attempts[-1]]
@@ -246,16 +246,3 @@ def test_a_sync_retry_runs_the_failing_migration_again_each_time_in_a_new_job(
     # And v2.0 served on all along, on a database left as it was
     assert holds(shop.still_on("v2.0", generation))
     assert shop.fingerprint() == before
-
-
-def jobs_created(timeline: Timeline, besides: str) -> list[str]:
-    """The uids of the Jobs that appeared, in order."""
-    uids = [e.uid for e in timeline.of("Job") if e.uid != besides]
-    return list(dict.fromkeys(uids))
-
-
-def job_event(
-    timeline: Timeline, uid: str, matching: Callable[[Event], bool] = lambda e: True
-) -> Event | None:
-    """The Job's first event (that matches)."""
-    return timeline.first("Job", lambda e: e.uid == uid and matching(e))

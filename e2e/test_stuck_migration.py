@@ -97,3 +97,26 @@ def test_terminating_does_not_stop_the_posts_migration_already_running(
         _, health = web.get_json("/healthz")
     assert health["release"] == "v2.0"
     assert health["migrations"]["bookshop"].startswith("0004"), health
+
+
+def test_deleting_the_stuck_migration_job_fails_the_sync(deploy_bookshop) -> None:
+    """An operator deletes the stuck Job by hand (`kubectl delete job`) rather than
+    terminating the sync: Argo CD notices the hook is gone and fails the sync
+    (gitops-engine/pkg/sync/sync_context.go, Sync: a running hook with no live object),
+    instead of waiting on it for ever (argoproj/argo-cd#26286, since v3.4)."""
+    # Given v2.0 deployed, and a v3.1 sync whose migration waits for a held lock
+    shop: Bookshop = deploy_bookshop("v2.0")
+    generation = shop.deployment().metadata.generation
+    before = shop.fingerprint()
+    with shop.holding_lock("bookshop_book"):
+        sync = shop.start_sync(shop.release("v3.1"))
+        wait_until(shop.migration_waiting, 120, "the migration to start and wait")
+        # When an operator deletes the Job
+        shop.kubectl("delete", "job", "db-migration", "-n", shop.namespace, "--wait=false")
+        # Then the sync fails, saying the hook is missing
+        sync.wait(180)
+    assert sync.phase in ("Failed", "Error"), sync.message
+    assert "is missing, it might have been deleted" in str(sync.hook()), sync.hook()
+    # And the app was never touched, nothing migrated
+    assert holds(shop.still_on("v2.0", generation))
+    assert shop.fingerprint() == before

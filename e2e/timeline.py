@@ -105,6 +105,20 @@ class Timeline:
     ) -> Event | None:
         return next((e for e in self.of(kind, since) if predicate(e)), None)
 
+    def appeared(self, kind: str, besides: str = "") -> list[Event]:
+        """The first event of each object of `kind` (but `besides`, a uid), in order."""
+        seen: dict[str, Event] = {}
+        for event in self.of(kind):
+            if event.uid != besides:
+                seen.setdefault(event.uid, event)
+        return list(seen.values())
+
+    def of_object(
+        self, kind: str, uid: str, matching: Callable[[Event], bool] = lambda e: True
+    ) -> Event | None:
+        """The object's first event (that matches)."""
+        return self.first(kind, lambda e: e.uid == uid and matching(e))
+
 
 def job_finished(event: Event) -> bool:
     return job_ended(event.obj) is not None

@@ -4,6 +4,7 @@ Building from the module is also what lets users run the suite against a release
 candidate or a branch before they upgrade, which no public image gives them.
 """
 
+import os
 import re
 import urllib.error
 import urllib.request
@@ -59,6 +60,38 @@ def images(version: str) -> ArgoCDImages:
     )
     redis = dockerfile_image("redis", "bookworm")
     return ArgoCDImages(version, argocd, redis, src / "manifests/core-install.yaml")
+
+
+# Release tags have a CLI among their release files; a branch or commit has none.
+RELEASE_TAG = re.compile(r"^v\d+\.\d+\.\d+(-rc\d+)?$")
+
+
+def cli(version: str, image_path: str) -> Path:
+    """The `argocd` CLI of the same Argo CD the session installs, which is what lets the
+    suite drive Argo CD as users do. On the source path it is the binary the image was
+    built from (the CLI is the same multi-call binary); on the public path the release's
+    own, checked against the release's cli_checksums.txt, or, for a branch or commit, built
+    on the host from the Go module (pure Go: no builder image)."""
+    if image_path == "source":
+        return gobuild.build(programs.argocd(version)) / "cmd"
+    if not RELEASE_TAG.match(version):
+        ref = argocd_refs.release(version).version
+        return gobuild.build(programs.argocd(ref), on_host=True) / "cmd"
+    name = f"argocd-linux-{public.architecture()}"
+    release = f"https://github.com/argoproj/argo-cd/releases/download/{version}"
+    return public.executable(
+        public.download(
+            f"{release}/{name}",
+            f"argocd-{version}-{public.architecture()}",
+            Checksum(url=f"{release}/cli_checksums.txt", name=name),
+        )
+    )
+
+
+def cli_environment() -> dict[str, str]:
+    """The multi-call binary picks its component by name: whatever the file is called,
+    this makes it the CLI."""
+    return {**os.environ, "ARGOCD_BINARY_NAME": "argocd"}
 
 
 def manifest_url(version: str) -> str:

@@ -8,7 +8,6 @@ from its Go module on both paths.
 
 import io
 import os
-import stat
 import tarfile
 from pathlib import Path
 
@@ -24,7 +23,7 @@ def kind(image_path: str) -> Path:
     version, arch = pins()["kind"]["version"], public.architecture()
     name = f"kind-linux-{arch}"
     url = f"https://github.com/kubernetes-sigs/kind/releases/download/{version}/{name}"
-    return _executable(
+    return public.executable(
         public.download(url, f"kind-{version}-{arch}", Checksum(url=f"{url}.sha256sum", name=name))
     )
 
@@ -37,7 +36,7 @@ def kubectl(image_path: str) -> Path:
         return gobuild.build(kubectl_program()) / "kubectl"
     version, arch = pins()["kubernetes"]["version"], public.architecture()
     url = f"https://dl.k8s.io/release/{version}/bin/linux/{arch}/kubectl"
-    return _executable(
+    return public.executable(
         public.download(url, f"kubectl-{version}-{arch}", Checksum(url=f"{url}.sha256"))
     )
 
@@ -69,7 +68,7 @@ def kustomize(image_path: str) -> Path:
             partial = binary.with_name(f"{binary.name}.{os.getpid()}.partial")
             partial.write_bytes(member.read())
             partial.rename(binary)
-    return _executable(binary)
+    return public.executable(binary)
 
 
 def actionlint(image_path: str) -> Path:
@@ -80,9 +79,3 @@ def actionlint(image_path: str) -> Path:
     # The builder container needs the Debian base (debootstrap, as root), which a pull
     # request's runner does not have; actionlint is pure Go, so build it on the host.
     return gobuild.build(program, on_host=True) / "actionlint"
-
-
-def _executable(path: Path) -> Path:
-    mode = path.stat().st_mode
-    path.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return path

@@ -14,6 +14,7 @@ import hashlib
 import os
 import platform
 import socket
+import stat
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -121,6 +122,12 @@ def download(url: str, name: str, checksum: Checksum) -> Path:
     partial.write_bytes(payload)
     partial.rename(target)
     return target
+
+
+def executable(path: Path) -> Path:
+    """A downloaded program, made runnable."""
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
 
 
 # -- images ------------------------------------------------------------------------------

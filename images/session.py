@@ -114,6 +114,10 @@ def targets(image_path: str, argocd_version: str, kind_image: str | None = None)
             if v in argocd_refs.pinned_versions()  # others are fetched for each install
         ]
         plan.append(Target(f"Python base {pins()['workloads']['python_public']}", python))
+    plan += [
+        Target(f"Argo CD {v}'s CLI", lambda v=v: argocd.cli(v, image_path))
+        for v in argocd_versions(argocd_version)
+    ]
     plan.append(Target("Git server", lambda: workloads.git_server(image_path)))
     plan += [Target(f"the app {r}", lambda r=r: app_release(r, python())) for r in releases()]
     if source and not kind_image:

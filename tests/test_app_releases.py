@@ -128,11 +128,12 @@ def test_migrate_commits_each_migration_on_its_own(
     assert all(slug for _, _, slug in slugs(app_db))
 
 
-def test_rolling_back_past_the_constraint_fails_at_the_old_fixtures(
+def test_syncing_back_past_the_constraint_fails_at_the_old_fixtures(
     release_tree: Releases, app_db: Database
 ) -> None:
-    """A rollback runs the old release's Job on the new schema: its migrate has nothing
-    to do (no down-migrations run), and its fixtures hold the duplicate slug again."""
+    """Syncing an old revision runs the old release's Job on the new schema (`argocd app
+    rollback` runs none): its migrate has nothing to do (no down-migrations run), and its
+    fixtures hold the duplicate slug again."""
     # given v2.0, then v3.1, deployed
     deploy(release_tree("v2.0"), app_db)
     deploy(release_tree("v3.1"), app_db)

@@ -4,15 +4,17 @@ build costs when a node image is given."""
 
 import hashlib
 import http.server
+import os
 import threading
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
 import pytest
+import yaml
 
+from e2e import cli, nested
 from e2e import cluster as clusters
-from e2e import nested
 from harness.plugin import Options
 from images import argocd, debian, engine, hosttools, programs, public, session, workloads
 from images.errors import BuildError
@@ -186,6 +188,45 @@ def test_an_unpinned_argocd_manifest_is_fetched_again_for_each_session(
     assert argocd.public_manifest("master").read_text() == "first: commit\n"
     (manifest / "core-install.yaml").write_text("next: commit\n")
     assert argocd.public_manifest("master").read_text() == "next: commit\n"
+
+
+def test_the_public_argocd_cli_is_the_releases_checked_against_its_checksums(
+    served: Path,
+) -> None:
+    """The scenarios drive Argo CD with its CLI: on the public path the release's own,
+    as cli_checksums.txt lists it, made runnable."""
+    name = f"argocd-linux-{public.architecture()}"
+    release = served.parent / "github.com/argoproj/argo-cd/releases/download"
+    for version, listed in (("v9.9.9", b"the real cli"), ("v9.9.8", b"another cli")):
+        (release / version).mkdir(parents=True)
+        (release / version / name).write_bytes(b"the real cli")
+        digest = hashlib.sha256(listed).hexdigest()
+        (release / version / "cli_checksums.txt").write_text(f"{digest}  {name}\n")
+
+    cli = argocd.cli("v9.9.9", "public")
+    assert cli.read_bytes() == b"the real cli" and os.access(cli, os.X_OK)
+    with pytest.raises(BuildError, match="does not match"):
+        argocd.cli("v9.9.8", "public")
+
+
+def test_the_cli_finds_argo_cd_in_the_namespace_of_its_kubeconfigs_context(
+    tmp_path: Path,
+) -> None:
+    """Core mode reads Argo CD's namespace from the kubeconfig's current context."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "current-context": "kind-x",
+                "contexts": [
+                    {"name": "kind-x", "context": {"cluster": "kind-x", "user": "kind-x"}},
+                    {"name": "other", "context": {"cluster": "other", "user": "other"}},
+                ],
+            }
+        )
+    )
+    config = yaml.safe_load(cli.core_mode_kubeconfig(kubeconfig, tmp_path / "core").read_text())
+    assert [c["context"].get("namespace") for c in config["contexts"]] == ["argocd", None]
 
 
 def test_each_kubernetes_minor_has_one_node_image_pinned_by_digest() -> None:

@@ -1,0 +1,113 @@
+"""The `argocd` CLI: how users drive Argo CD, and so how the scenarios do. Every sync,
+rollback, termination and sync-policy change goes through it, so a finding holds for the
+command a user types, not for an imitation of it.
+
+Core mode (`argocd --core`), as Argo CD's docs set it up for an install without an API
+server (core-install.yaml): the CLI runs the API server's code in-process against the
+kubeconfig, whose context names Argo CD's namespace (`kubectl config set-context
+--current --namespace=argocd`), and port-forwards to Redis and the repo-server itself.
+Reading state for assertions stays on the kubernetes client.
+"""
+
+import logging
+import shlex
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from e2e.argocd import NAMESPACE
+from images.argocd import cli_environment
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One command, as it ran."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def command(self) -> str:
+        return "argocd " + shlex.join(self.args)
+
+    @property
+    def said(self) -> str:
+        """What the command said last: its error, or its output."""
+        text = (self.stderr.strip() or self.stdout.strip()).splitlines()
+        return "\n".join(text[-5:])
+
+    def __str__(self) -> str:
+        return f"$ {self.command}  (exit {self.returncode}, {self.seconds:.1f}s)\n{self.said}"
+
+
+class CommandFailed(AssertionError):
+    """A command that was expected to succeed did not: its command line and stderr."""
+
+    def __init__(self, result: Result) -> None:
+        super().__init__(str(result))
+        self.result = result
+
+
+@dataclass
+class ArgoCDCLI:
+    programs: dict[str, Path]  # the CLI of each Argo CD release the session installs
+    kubeconfig: Path  # the cluster's, with Argo CD's namespace on its context
+    transcript: Path  # every command, its exit code and output, for the artifacts
+    version: str  # the release the cluster runs now (kept current by the installs)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def run(self, *args: str, timeout: float = 900) -> Result:
+        """The command's result, whatever its exit code (a refusal can be the finding)."""
+        # Its own config file (never written in core mode): a user's own Argo CD contexts
+        # stay out of it.
+        config = self.kubeconfig.with_name("argocd-cli-config")
+        command = [str(self.programs[self.version]), *args, "--core", "--config", str(config)]
+        started = time.monotonic()
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env={**cli_environment(), "KUBECONFIG": str(self.kubeconfig)},
+        )
+        result = Result(
+            tuple(args), done.returncode, done.stdout, done.stderr, time.monotonic() - started
+        )
+        log.info("%s", result)
+        self._record(result)
+        return result
+
+    def __call__(self, *args: str, timeout: float = 900) -> str:
+        """The command's output; a non-zero exit raises with its command line and stderr."""
+        result = self.run(*args, timeout=timeout)
+        if result.returncode != 0:
+            raise CommandFailed(result)
+        return result.stdout
+
+    def _record(self, result: Result) -> None:
+        entry = f"$ {result.command}  (exit {result.returncode}, {result.seconds:.1f}s)\n"
+        entry += result.stdout + result.stderr + "\n"
+        with self._lock, self.transcript.open("a") as out:
+            out.write(entry)
+
+
+def core_mode_kubeconfig(kubeconfig: Path, target: Path) -> Path:
+    """A copy of `kubeconfig` whose current context names Argo CD's namespace, which is
+    where core mode looks for Argo CD."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    current = config.get("current-context")
+    for context in config.get("contexts", []):
+        if context["name"] == current:
+            context["context"]["namespace"] = NAMESPACE
+    target.write_text(yaml.safe_dump(config))
+    return target
