@@ -142,11 +142,6 @@ class Application:
             GROUP, VERSION, NAMESPACE, PLURAL, self.name
         )
 
-    def patch(self, body: dict[str, Any]) -> None:
-        self.kube.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, NAMESPACE, PLURAL, self.name, body
-        )
-
     def argocd(self, *args: str, check: bool = True, timeout: float = 900) -> Result:
         """An `argocd` command about this app. A non-zero exit raises with the command
         line and its stderr, unless `check` is off (a refusal can be the finding)."""
@@ -198,6 +193,17 @@ class Application:
             return succeeded(f"{self.name} idle")
 
         wait_until(idle, timeout, f"{self.name} to have no operation")
+
+    def operation_ended(self, revision: str) -> Outcome:
+        """The operation on `revision`, whoever started it (auto-sync too), has ended for
+        good: no retry left, `.operation` cleared."""
+        app = self.get()
+        state = app.get("status", {}).get("operationState", {})
+        syncing = state.get("operation", {}).get("sync", {}).get("revision")
+        seen = f"{state.get('phase')} of {str(syncing)[:8]}, retry {state.get('retryCount', 0)}"
+        if "operation" not in app and syncing == revision and state.get("phase") in FINISHED:
+            return succeeded(f"{self.name}: operation ended: {seen}")
+        return pending(f"{self.name}: the operation on {revision[:8]} to end, is {seen}")
 
     def refresh(self) -> None:
         """`argocd app get --hard-refresh`, which returns once the controller has compared

@@ -19,6 +19,8 @@ from e2e.kubectl import Kubectl
 from e2e.waits import Outcome, failed, pending, succeeded, wait_until
 
 NAMESPACE = "argocd"
+# Argo CD 3.x puts it on hook objects while they run, so that it sees how they end.
+HOOK_FINALIZER = "argocd.argoproj.io/hook-finalizer"
 GROUP, VERSION = "argoproj.io", "v1alpha1"
 
 

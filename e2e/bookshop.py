@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from kubernetes.client.exceptions import ApiException
 from e2e import gitserver
 from e2e.application import Application, Sync
 from e2e.cli import ArgoCDCLI
-from e2e.kube import Kube, job_ended
+from e2e.kube import Kube, condition, job_ended
 from e2e.kubectl import Kubectl
 from e2e.waits import Outcome, failed, pending, succeeded, wait_until
 from harness import ROOT
@@ -133,8 +133,16 @@ class Bookshop:
 
     # -- when ----------------------------------------------------------------------------
 
-    def release(self, tag: str, *, job_patch: dict[str, Any] | None = None) -> str:
-        """Commit the manifests at `tag` (and a Job patch, if any) to the branch; the sha."""
+    def release(
+        self,
+        tag: str,
+        *,
+        job_patch: dict[str, Any] | None = None,
+        deployment_patch: dict[str, Any] | None = None,
+        resources: Sequence[dict[str, Any]] = (),
+    ) -> str:
+        """Commit the manifests at `tag` to the branch, with patches of the Job and the
+        Deployment and more resources of the app, if any; the sha."""
         with tempfile.TemporaryDirectory() as tmp:
             tree = Path(tmp)
             shutil.copytree(MANIFESTS, tree / "manifests")
@@ -143,19 +151,22 @@ class Bookshop:
             kustomization["images"] = [
                 {"name": "my-django-app", "newName": self.images.app_repository, "newTag": tag}
             ]
-            if job_patch:
-                target = {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "metadata": {"name": "db-migration"},
-                }
-                patch = {
-                    **job_patch,
-                    **target,
-                    "metadata": {**target["metadata"], **job_patch.get("metadata", {})},
-                }
-                (overlay / "job-patch.yaml").write_text(yaml.safe_dump(patch))
-                kustomization.setdefault("patches", []).append({"path": "job-patch.yaml"})
+            for (api_version, kind, name), patch in (
+                (("batch/v1", "Job", "db-migration"), job_patch),
+                (("apps/v1", "Deployment", "django"), deployment_patch),
+            ):
+                if patch:
+                    target = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}}
+                    metadata = {**target["metadata"], **patch.get("metadata", {})}
+                    path = f"{kind.lower()}-patch.yaml"
+                    (overlay / path).write_text(
+                        yaml.safe_dump({**patch, **target, "metadata": metadata})
+                    )
+                    kustomization.setdefault("patches", []).append({"path": path})
+            for number, resource in enumerate(resources):
+                path = f"resource-{number}.yaml"
+                (overlay / path).write_text(yaml.safe_dump(resource))
+                kustomization["resources"].append(path)
             (overlay / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
             postgres = tree / "manifests/postgres/kustomization.yaml"
             pg = yaml.safe_load(postgres.read_text())
@@ -244,6 +255,17 @@ class Bookshop:
     def web_pods(self) -> list[client.V1Pod]:
         return self.kube.core.list_namespaced_pod(self.namespace, label_selector=WEB).items
 
+    def serving_pods(self, tag: str) -> list[client.V1Pod]:
+        """The web pods of `tag` that are Ready and not on their way out (a rollout's old
+        pods linger while they shut down)."""
+        return [
+            pod
+            for pod in self.web_pods()
+            if pod.spec.containers[0].image.endswith(f":{tag}")
+            and pod.metadata.deletion_timestamp is None
+            and condition(pod, "Ready") is not None
+        ]
+
     def job_logs(self) -> str:
         pods = self.kube.core.list_namespaced_pod(
             self.namespace, label_selector="job-name=db-migration"
@@ -291,6 +313,17 @@ class Bookshop:
     def pod_web(self, pod: str) -> Iterator[harness.Server]:
         with self.kubectl.port_forward(self.namespace, f"pod/{pod}", 8000) as port:
             yield harness.Server(f"http://127.0.0.1:{port}", Path("/dev/null"))
+
+    def event_messages(self, reason: str) -> list[str]:
+        """What the namespace's events of this reason said (FailedMount: why a pod never
+        started, still there once the pod is gone)."""
+        events = self.kube.core.list_namespaced_event(
+            self.namespace, field_selector=f"reason={reason}"
+        ).items
+        return [event.message for event in events]
+
+    def secrets(self) -> list[client.V1Secret]:
+        return self.kube.core.list_namespaced_secret(self.namespace).items
 
     def failed_health_answers(self, pod: str) -> list[str]:
         """Readiness probes the pod answered with an error status (not the refused
@@ -346,6 +379,20 @@ class Bookshop:
             if p.metadata.uid in {q.metadata.uid for q in pods}
         ]
         return pending(f"pods {left} to be gone") if left else succeeded("pods gone")
+
+    def pods_succeeded(self, pods: list[client.V1Pod]) -> Outcome:
+        phases = []
+        for pod in pods:
+            try:
+                live = self.kube.core.read_namespaced_pod(pod.metadata.name, self.namespace)
+                phases.append(live.status.phase)
+            except ApiException as err:
+                if err.status != 404:
+                    raise
+                phases.append("gone")
+        if phases and all(phase == "Succeeded" for phase in phases):
+            return succeeded("the pods succeeded")
+        return pending(f"the pods to succeed, are {phases}")
 
     def migration_job_gone(self) -> Outcome:
         """No Job left: one being deleted stays until its pods and finalizers are gone."""

@@ -348,13 +348,20 @@ def _install_argocd(
 
 @pytest.fixture(scope="session")
 def git_server(
-    cluster: Cluster, session_images: SessionImages, share: Share, request: pytest.FixtureRequest
+    cluster: Cluster,
+    kubectl: Kubectl,
+    session_images: SessionImages,
+    share: Share,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> str:
     def deploy() -> None:
         with timings.phase("Git server ready", cluster.artifacts):
             image = session_images.git_server
             cluster.load_images(image)
             gitserver.deploy(cluster.kube, image, engine.client().images.get(image).id)
+            worktree = tmp_path_factory.mktemp("git-default-branch") / "tree"
+            gitserver.publish_default_branch(kubectl, worktree)
 
     workers.set_up(request, share, "deploying the Git server", deploy)
     return gitserver.URL_IN_CLUSTER
@@ -572,8 +579,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """The 11-minute measurement only when asked for. In one process: the cluster's own
     tests first, as a smoke test; the slow scenarios' results late; whatever reinstalls
     Argo CD last, once nothing else (not even a background leg) depends on the controller.
-    On workers: the slow scenarios and then the upgrade test head one worker's share, and
-    the tests that need no Argo CD head the others', to run while it has Argo CD alone."""
+    On workers: what reinstalls or restarts Argo CD heads one worker's share, at once,
+    while the tests that need no Argo CD head the others' (later, it would wait for every
+    scenario of the others: a shared flock lets new readers in), then the slow scenarios."""
     if not config.getoption(MEASURE_TIME_TO_FAIL):
         unasked = [item for item in items if item.get_closest_marker("measures_time_to_fail")]
         if unasked:
@@ -584,7 +592,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     count = workers.worker_count(config)
     if count > 1:
         no_argocd = [item for item in items if not item.get_closest_marker("argocd")]
-        items[:] = workers.dealt(items, count, first=early + alone, meanwhile=no_argocd)
+        items[:] = workers.dealt(items, count, first=alone + early, meanwhile=no_argocd)
     else:  # one process, or one worker: one test after another
         last = early + alone
         items[:] = [item for item in items if item not in last] + last

@@ -20,6 +20,7 @@ NAMESPACE = "git-server"
 REPOSITORY = "manifests"
 URL_IN_CLUSTER = f"http://git-server.{NAMESPACE}.svc.cluster.local/{REPOSITORY}.git"
 AUTHOR = ["-c", "user.name=migration-e2e", "-c", "user.email=e2e@example.invalid"]
+DEFAULT_BRANCH = "main"  # what the repository's HEAD names (start.sh: git init --initial-branch)
 
 
 def deploy(kube: Kube, image: str, image_id: str, timeout: float = 120) -> None:
@@ -74,6 +75,16 @@ def deploy(kube: Kube, image: str, image_id: str, timeout: float = 120) -> None:
     )
 
 
+def publish_default_branch(kubectl: Kubectl, worktree: Path) -> None:
+    """A commit on the branch HEAD names. Argo CD checks that a repository answers before
+    it accepts an Application change (`argocd app set` fails on a repository whose HEAD
+    resolves to nothing: "unable to resolve 'HEAD' to a commit SHA"), as any real one does."""
+    readme = worktree.parent / "default-branch-tree"
+    readme.mkdir(parents=True, exist_ok=True)
+    (readme / "README").write_text("Each scenario pushes its releases to a branch of its own.\n")
+    Branch(kubectl, worktree, DEFAULT_BRANCH, force=True).commit(readme, "the default branch")
+
+
 @dataclass
 class Branch:
     """A local work tree whose commits are pushed to one branch of the server."""
@@ -81,6 +92,7 @@ class Branch:
     kubectl: Kubectl
     worktree: Path
     name: str
+    force: bool = False  # replace what the server has (a kept cluster's default branch)
 
     def __post_init__(self) -> None:
         self.worktree.mkdir(parents=True, exist_ok=True)
@@ -98,7 +110,8 @@ class Branch:
         sha = self._git("rev-parse", "HEAD").strip()
         with self.kubectl.port_forward(NAMESPACE, "service/git-server", 80) as port:
             url = f"http://127.0.0.1:{port}/{REPOSITORY}.git"
-            self._git("push", "--quiet", url, f"HEAD:refs/heads/{self.name}")
+            refspec = f"{'+' if self.force else ''}HEAD:refs/heads/{self.name}"
+            self._git("push", "--quiet", url, refspec)
         return sha
 
     def _git(self, *args: str) -> str:

@@ -19,8 +19,6 @@ from images import argocd_refs
 
 pytestmark = [pytest.mark.scenario, pytest.mark.argocd, pytest.mark.reinstalls_argocd]
 
-HOOK_FINALIZER = "argocd.argoproj.io/hook-finalizer"
-
 
 @pytest.fixture
 def upgrade_from(argocd: str) -> str:
@@ -50,7 +48,7 @@ def jobs_with_hook_finalizer(shop: Bookshop) -> list[str]:
     return [
         job.metadata.name
         for job in shop.migration_jobs()
-        if HOOK_FINALIZER in (job.metadata.finalizers or [])
+        if argocd_install.HOOK_FINALIZER in (job.metadata.finalizers or [])
     ]
 
 

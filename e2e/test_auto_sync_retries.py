@@ -39,7 +39,7 @@ def test_auto_sync_retries_a_broken_release_five_times_by_default(
     with Timeline(shop.kube, shop.namespace) as timeline, shop.probing() as probe:
         broken = shop.release("v3.0")
         shop.app.refresh()
-        wait_until(lambda: retries_spent(shop, broken), 900, "auto-sync's retries to be spent")
+        wait_until(lambda: shop.app.operation_ended(broken), 900, "the retries to be spent")
 
     # Then the automated sync failed after five retries, with a limit nobody set
     state = shop.app.status()["operationState"]
@@ -60,9 +60,10 @@ def test_auto_sync_retries_a_broken_release_five_times_by_default(
 
 @pytest.mark.parametrize("refresh", [True, False], ids=["with-retry-refresh", "without"])
 def test_a_fix_committed_while_a_broken_release_retries(deploy_bookshop, refresh: bool) -> None:
-    # Given v2.0 deployed, auto-sync on with two retries 30 s apart (and retry.refresh or not)
+    # Given v2.0 deployed, auto-sync on with two retries, 15 s and 30 s after a failure
+    # (and retry.refresh or not)
     shop: Bookshop = deploy_bookshop("v2.0")
-    retry = ("--sync-retry-limit", "2", "--sync-retry-backoff-duration", "30s")
+    retry = ("--sync-retry-limit", "2", "--sync-retry-backoff-duration", "15s")
     shop.enable_auto_sync(*retry, *(["--sync-retry-refresh"] if refresh else []))
 
     with Timeline(shop.kube, shop.namespace) as timeline:
@@ -88,17 +89,6 @@ def test_a_fix_committed_while_a_broken_release_retries(deploy_bookshop, refresh
         # times, and a new operation deployed v3.1
         assert len(broken_runs) == 3, [e.name for e in broken_runs]
         assert not state.get("retryCount"), state
-
-
-def retries_spent(shop: Bookshop, revision: str) -> Outcome:
-    """An automated sync of `revision` has ended for good (no operation left to retry)."""
-    app = shop.app.get()
-    state = app.get("status", {}).get("operationState", {})
-    syncing = state.get("operation", {}).get("sync", {}).get("revision")
-    seen = f"{state.get('phase')} of {str(syncing)[:8]}, retry {state.get('retryCount', 0)}"
-    if "operation" not in app and syncing == revision and state.get("phase") != "Running":
-        return succeeded(f"sync ended: {seen}")
-    return pending(f"the sync of {revision[:8]} to end, is {seen}")
 
 
 def retry_due(shop: Bookshop, revision: str) -> Outcome:

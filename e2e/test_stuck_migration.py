@@ -12,12 +12,14 @@ import datetime
 import pytest
 from kubernetes import client
 
+from e2e.argocd import HOOK_FINALIZER
 from e2e.bookshop import Bookshop
 from e2e.waits import all_of, holds, stays_true, wait_until
 
 pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
 
 DEADLINE = 20  # seconds: the hardened Job's activeDeadlineSeconds, shortened for the test
+DELETED_JOB_DEADLINE = 60  # seconds: long enough to delete the Job and free the lock first
 GRACE_PERIOD = 30  # seconds: the migration pod's terminationGracePeriodSeconds (the default)
 
 
@@ -99,24 +101,45 @@ def test_terminating_does_not_stop_the_posts_migration_already_running(
     assert health["migrations"]["bookshop"].startswith("0004"), health
 
 
-def test_deleting_the_stuck_migration_job_fails_the_sync(deploy_bookshop) -> None:
+def test_deleting_the_running_migration_job_leaves_the_sync_to_its_deadline(
+    deploy_bookshop,
+) -> None:
     """An operator deletes the stuck Job by hand (`kubectl delete job`) rather than
-    terminating the sync: Argo CD notices the hook is gone and fails the sync
-    (gitops-engine/pkg/sync/sync_context.go, Sync: a running hook with no live object),
-    instead of waiting on it for ever (argoproj/argo-cd#26286, since v3.4)."""
-    # Given v2.0 deployed, and a v3.1 sync whose migration waits for a held lock
+    terminating the sync. Argo CD 3.x keeps a finalizer on a hook while it runs
+    (argocd.argoproj.io/hook-finalizer), so the Job stays, Terminating, with its pod, and
+    the sync, still seeing it, waits on ("is missing, it might have been deleted",
+    argoproj/argo-cd#26286, is said only of a hook with no live object left:
+    gitops-engine/pkg/sync/sync_context.go, Sync). The migration runs to its end, but a
+    Job being deleted no longer counts its pods (Kubernetes'
+    pkg/controller/job/job_controller.go: its pods' tracking finalizers go, uncounted), so
+    it never completes: the sync fails at the Job's deadline, the new schema in place and
+    the old version serving. Without a deadline (the post's Job) it waits for ever."""
+    # Given v2.0 deployed, and a v3.1 sync (its Job's deadline shortened) whose migration
+    # waits for a held lock
     shop: Bookshop = deploy_bookshop("v2.0")
     generation = shop.deployment().metadata.generation
-    before = shop.fingerprint()
+    deadline = {"spec": {"activeDeadlineSeconds": DELETED_JOB_DEADLINE}}
     with shop.holding_lock("bookshop_book"):
-        sync = shop.start_sync(shop.release("v3.1"))
+        sync = shop.start_sync(shop.release("v3.1", job_patch=deadline))
         wait_until(shop.migration_waiting, 120, "the migration to start and wait")
+        pods = shop.migration_pods(shop.migration_job())
         # When an operator deletes the Job
         shop.kubectl("delete", "job", "db-migration", "-n", shop.namespace, "--wait=false")
-        # Then the sync fails, saying the hook is missing
-        sync.wait(180)
-    assert sync.phase in ("Failed", "Error"), sync.message
-    assert "is missing, it might have been deleted" in str(sync.hook()), sync.hook()
-    # And the app was never touched, nothing migrated
+        # Then the Job stays, Terminating, held by Argo CD's hook finalizer
+        job = shop.migration_job()
+        assert job.metadata.deletion_timestamp is not None
+        assert HOOK_FINALIZER in (job.metadata.finalizers or []), job.metadata.finalizers
+        # And the migration and the sync carry on waiting
+        stays_true(all_of(sync.running, shop.migration_waiting), 10, "both still waiting")
+
+    # When the lock is released, and the migration runs to its end
+    wait_until(lambda: shop.pods_succeeded(pods), 60, "the migration pod to succeed")
+    # Then the Job does not count it, and the sync fails only at the Job's deadline
+    assert not (shop.migration_job().status.succeeded or 0)
+    sync.wait(DELETED_JOB_DEADLINE * 3)
+    assert sync.phase == "Failed", sync.state
+    assert "deadline" in sync.hook()["message"], sync.hook()
+    # And v3.1's migration is applied, under v2.0, which still serves: the app not rolled out
     assert holds(shop.still_on("v2.0", generation))
-    assert shop.fingerprint() == before
+    health = shop.health()
+    assert health["release"] == "v2.0" and health["migrations"]["bookshop"].startswith("0004")
