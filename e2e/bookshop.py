@@ -40,6 +40,13 @@ DB_NAME = DB_USER = "bookshop"
 ONE_SECOND = datetime.timedelta(seconds=1)  # object timestamps have second resolution
 # The tag committed while only Postgres is synced: the app's Application does not exist yet.
 POSTGRES_ONLY = "v1.0"
+CPU_10M = {"requests": {"cpu": "10m"}}
+POSTGRES_CPU = {
+    "apiVersion": "apps/v1",
+    "kind": "StatefulSet",
+    "metadata": {"name": "postgres"},
+    "spec": {"template": {"spec": {"containers": [{"name": "postgres", "resources": CPU_10M}]}}},
+}
 # The web pods and their ReplicaSets (the migration pod is labelled `app: django` too).
 WEB = "app=django,component=web"
 
@@ -172,6 +179,12 @@ class Bookshop:
             pg = yaml.safe_load(postgres.read_text())
             name, _, pg_tag = self.images.postgres.rpartition(":")
             pg["images"] = [{"name": "postgres", "newName": name, "newTag": pg_tag}]
+            # Postgres is the app's infrastructure here, not under test: a CPU request of
+            # its own 10m rather than 100m, so that the scenarios' and the spares' seven or
+            # so databases leave the 2-CPU node room for the pods that are under test (at
+            # 100m, migration pods waited Pending: "Insufficient cpu").
+            (postgres.parent / "cpu-request.yaml").write_text(yaml.safe_dump(POSTGRES_CPU))
+            pg["patches"] = [{"path": "cpu-request.yaml"}]
             postgres.write_text(yaml.safe_dump(pg))
             return self.branch.commit(tree, f"release {tag} ({self.variant} Job)")
 

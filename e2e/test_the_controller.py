@@ -3,8 +3,11 @@
 A controller restarted while a hook runs (a node drained, an OOM kill) picks the operation
 up from the Application's status: "Resuming in-progress operation"
 (controller/appcontroller.go, processRequestedAppOperation), and waits on the hook it had
-created. argoproj/argo-cd#29636 reports Applications that never auto-sync again after
-that; the scenario commits once more to see.
+created. Not at once: the informer's first list only queues a refresh
+(newApplicationInformerAndLister, AddFunc); the operation is queued when the Application
+is next updated or resynced (the informer resyncs every `timeout.reconciliation`, 120 s
+by default). argoproj/argo-cd#29636 reports Applications that never auto-sync again after
+a restart; the scenario commits once more to see.
 
 Argo CD has no deadline for hooks, but the controller has one for whole operations,
 `controller.sync.timeout.seconds` in argocd-cmd-params-cm (0, none, by default): past it,
@@ -121,8 +124,9 @@ def operation(shop: Bookshop) -> dict:
 
 def hook_running(shop: Bookshop) -> Outcome:
     """The operation's status has the migration Job as a running hook: what a controller
-    that starts now reads back. (Killed before it wrote that, the controller that comes
-    next starts the operation over: it deletes the running Job and makes a new one.)"""
+    that starts now reads back. (Killed within seconds of creating the Job, before it had
+    written that, the next controller started the operation over here: it deleted the
+    running Job, BeforeHookCreation, and ran the migration again in a new one.)"""
     state = operation(shop)
     hooks = [r for r in state.get("syncResult", {}).get("resources", []) if r.get("hookType")]
     if state.get("phase") == "Running" and any(h.get("hookPhase") == "Running" for h in hooks):
