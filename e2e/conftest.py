@@ -581,7 +581,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     Argo CD last, once nothing else (not even a background leg) depends on the controller.
     On workers: what reinstalls or restarts Argo CD heads one worker's share, at once,
     while the tests that need no Argo CD head the others' (later, it would wait for every
-    scenario of the others: a shared flock lets new readers in), then the slow scenarios."""
+    scenario of the others: a shared flock lets new readers in), then the slow scenarios;
+    the long ones come next in the others' heads, so that none is left to the end alone."""
     if not config.getoption(MEASURE_TIME_TO_FAIL):
         unasked = [item for item in items if item.get_closest_marker("measures_time_to_fail")]
         if unasked:
@@ -592,7 +593,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     count = workers.worker_count(config)
     if count > 1:
         no_argocd = [item for item in items if not item.get_closest_marker("argocd")]
-        items[:] = workers.dealt(items, count, first=alone + early, meanwhile=no_argocd)
+        long = [item for item in items if item.get_closest_marker("long")]
+        items[:] = workers.dealt(items, count, first=alone + early, meanwhile=no_argocd + long)
     else:  # one process, or one worker: one test after another
         last = early + alone
         items[:] = [item for item in items if item not in last] + last

@@ -19,7 +19,7 @@ from e2e.kube import job_ended
 from e2e.timeline import Timeline, image_of
 from e2e.waits import Outcome, holds, pending, succeeded, wait_until
 
-pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
+pytestmark = [pytest.mark.scenario, pytest.mark.argocd, pytest.mark.long]
 
 DEFAULT_LIMIT = 5
 DEFAULT_BACKOFF_S = 5 + 10 + 20 + 40 + 80
