@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from tenacity import Retrying, retry_if_result, stop_after_attempt
 
 from e2e.argocd import NAMESPACE
 from images.argocd import cli_environment
@@ -71,21 +72,34 @@ class ArgoCDCLI:
         # stay out of it.
         config = self.kubeconfig.with_name("argocd-cli-config")
         command = [str(self.programs[self.version]), *args, "--core", "--config", str(config)]
-        started = time.monotonic()
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            env={**cli_environment(), "KUBECONFIG": str(self.kubeconfig)},
+
+        def attempt() -> Result:
+            started = time.monotonic()
+            done = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                env={**cli_environment(), "KUBECONFIG": str(self.kubeconfig)},
+            )
+            result = Result(
+                tuple(args), done.returncode, done.stdout, done.stderr, time.monotonic() - started
+            )
+            log.info("%s", result)
+            self._record(result)
+            return result
+
+        # Core mode starts an API server of its own on a port it found free a moment before
+        # (cmd/argocd/commands/headless/headless.go, MaybeStartLocalServer: listen on :0,
+        # close, listen again), so a port taken meanwhile by another process (another
+        # worker's CLI, a port-forward) fails the command before it did anything: made again.
+        retrying = Retrying(
+            retry=retry_if_result(_lost_its_port),
+            stop=stop_after_attempt(3),
+            retry_error_callback=lambda state: state.outcome.result(),
         )
-        result = Result(
-            tuple(args), done.returncode, done.stdout, done.stderr, time.monotonic() - started
-        )
-        log.info("%s", result)
-        self._record(result)
-        return result
+        return retrying(attempt)
 
     def __call__(self, *args: str, timeout: float = 900) -> str:
         """The command's output; a non-zero exit raises with its command line and stderr."""
@@ -99,6 +113,14 @@ class ArgoCDCLI:
         entry += result.stdout + result.stderr + "\n"
         with self._lock, self.transcript.open("a") as out:
             out.write(entry)
+
+
+def _lost_its_port(result: Result) -> bool:
+    return (
+        result.returncode != 0
+        and "failed to listen" in result.stderr
+        and ("address already in use" in result.stderr)
+    )
 
 
 def core_mode_kubeconfig(kubeconfig: Path, target: Path) -> Path:

@@ -284,3 +284,11 @@ def test_low_inotify_limits_are_named_with_what_to_raise(tmp_path: Path) -> None
     (tmp_path / "max_user_instances").write_text("512\n")
     assert clusters.inotify_shortfall(tmp_path) is None
     assert clusters.inotify_shortfall(tmp_path / "not-linux") is None
+
+
+def test_the_cli_is_run_again_only_when_core_mode_lost_its_port_before_doing_anything() -> None:
+    lost = "failed to listen: listen tcp 127.0.0.1:40087: bind: address already in use"
+    refused = '{"level":"fatal","msg":"rollback cannot be initiated when auto-sync is enabled"}'
+    assert cli._lost_its_port(cli.Result(("app", "get"), 20, "", lost, 1.0))
+    assert not cli._lost_its_port(cli.Result(("app", "rollback"), 20, "", refused, 1.0))
+    assert not cli._lost_its_port(cli.Result(("app", "get"), 0, "", "", 1.0))
