@@ -179,8 +179,7 @@ class Application:
         deployment = self.history()[revision[:7]]
         self.argocd("app", "rollback", self.name, str(deployment), "--timeout", "300")
         self.wait_idle()
-        state = self.status()["operationState"]
-        return Sync(self, "", revision, started, state=state)
+        return Sync(self, "", revision, started, state=self.operation_state())
 
     def wait_idle(self, timeout: float = 120) -> None:
         """The next sync only after the previous one has finished (`.operation` cleared)."""
@@ -212,6 +211,10 @@ class Application:
 
     def status(self) -> dict[str, Any]:
         return self.get().get("status", {})
+
+    def operation_state(self) -> dict[str, Any]:
+        """The last operation's state, whoever started it (empty before the first)."""
+        return self.status().get("operationState", {})
 
     def healthy_and_synced(self) -> Outcome:
         status = self.status()

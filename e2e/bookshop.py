@@ -394,15 +394,11 @@ class Bookshop:
         return pending(f"pods {left} to be gone") if left else succeeded("pods gone")
 
     def pods_succeeded(self, pods: list[client.V1Pod]) -> Outcome:
-        phases = []
-        for pod in pods:
-            try:
-                live = self.kube.core.read_namespaced_pod(pod.metadata.name, self.namespace)
-                phases.append(live.status.phase)
-            except ApiException as err:
-                if err.status != 404:
-                    raise
-                phases.append("gone")
+        live = {
+            p.metadata.uid: p.status.phase
+            for p in self.kube.core.list_namespaced_pod(self.namespace).items
+        }
+        phases = [live.get(pod.metadata.uid, "gone") for pod in pods]
         if phases and all(phase == "Succeeded" for phase in phases):
             return succeeded("the pods succeeded")
         return pending(f"the pods to succeed, are {phases}")

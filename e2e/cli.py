@@ -41,13 +41,17 @@ class Result:
         return "argocd " + shlex.join(self.args)
 
     @property
+    def header(self) -> str:
+        return f"$ {self.command}  (exit {self.returncode}, {self.seconds:.1f}s)"
+
+    @property
     def said(self) -> str:
         """What the command said last: its error, or its output."""
         text = (self.stderr.strip() or self.stdout.strip()).splitlines()
         return "\n".join(text[-5:])
 
     def __str__(self) -> str:
-        return f"$ {self.command}  (exit {self.returncode}, {self.seconds:.1f}s)\n{self.said}"
+        return f"{self.header}\n{self.said}"
 
 
 class CommandFailed(AssertionError):
@@ -109,17 +113,15 @@ class ArgoCDCLI:
         return result.stdout
 
     def _record(self, result: Result) -> None:
-        entry = f"$ {result.command}  (exit {result.returncode}, {result.seconds:.1f}s)\n"
-        entry += result.stdout + result.stderr + "\n"
+        entry = f"{result.header}\n{result.stdout}{result.stderr}\n"
         with self._lock, self.transcript.open("a") as out:
             out.write(entry)
 
 
 def _lost_its_port(result: Result) -> bool:
+    said = result.stderr
     return (
-        result.returncode != 0
-        and "failed to listen" in result.stderr
-        and ("address already in use" in result.stderr)
+        result.returncode != 0 and "failed to listen" in said and "address already in use" in said
     )
 
 

@@ -42,7 +42,7 @@ def test_auto_sync_retries_a_broken_release_five_times_by_default(
         wait_until(lambda: shop.app.operation_ended(broken), 900, "the retries to be spent")
 
     # Then the automated sync failed after five retries, with a limit nobody set
-    state = shop.app.status()["operationState"]
+    state = shop.app.operation_state()
     assert state["operation"]["retry"] == {"limit": DEFAULT_LIMIT}, state["operation"]
     assert (state["phase"], state.get("retryCount")) == ("Failed", DEFAULT_LIMIT), state
     # And the migration ran six times, each time in a new Job, for minutes
@@ -77,7 +77,7 @@ def test_a_fix_committed_while_a_broken_release_retries(deploy_bookshop, refresh
         wait_until(lambda: shop.rolled_out("v3.1"), 600, "v3.1 to roll out")
 
     broken_runs = [e for e in timeline.appeared("Job") if image_of(e).endswith(":v3.0")]
-    state = shop.app.status()["operationState"]
+    state = shop.app.operation_state()
     assert state["phase"] == "Succeeded" and state["syncResult"]["revision"] == fix, state
     if refresh:
         # Then the retry synced the fix: v3.0's migration ran once, and the same operation,
@@ -93,7 +93,7 @@ def test_a_fix_committed_while_a_broken_release_retries(deploy_bookshop, refresh
 
 def retry_due(shop: Bookshop, revision: str) -> Outcome:
     """`revision`'s sync has failed once and waits for its first retry."""
-    state = shop.app.status().get("operationState", {})
+    state = shop.app.operation_state()
     syncing = state.get("operation", {}).get("sync", {}).get("revision")
     if syncing == revision and state.get("retryCount", 0) >= 1:
         return succeeded(f"retry due: {state.get('message')}")

@@ -35,7 +35,7 @@ def test_a_release_committed_while_the_previous_rolls_out_migrates_under_the_one
         shop.app.refresh()
         wait_until(lambda: shop.app.operation_ended(v4_0), 300, "v4.0's auto-sync to end")
         # Then its sync has ended while its rollout goes on
-        assert shop.app.status()["operationState"]["phase"] == "Succeeded"
+        assert shop.app.operation_state()["phase"] == "Succeeded"
         assert not holds(shop.rolled_out("v4.0")), "v4.0 rolled out within its sync"
 
         # When v4.1 (which drops `year`) is committed at once

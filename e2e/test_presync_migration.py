@@ -108,13 +108,13 @@ def test_auto_sync_does_not_rerun_the_hook_on_an_unchanged_revision(deploy_books
     shop.refresh_and_wait()
     # Then no sync ran, and the Job is the same one
     assert shop.migration_job().metadata.uid == job
-    assert shop.app.status()["operationState"]["operation"]["initiatedBy"].get("automated") is None
+    assert shop.app.operation_state()["operation"]["initiatedBy"].get("automated") is None
 
     # When a new release is committed, auto-sync runs it, hook included
     shop.release("v2.0")
     shop.refresh_and_wait()
     wait_until(lambda: shop.rolled_out("v2.0"), 300, "auto-sync to roll out v2.0")
-    automated = shop.app.status()["operationState"]
+    automated = shop.app.operation_state()
     assert automated["operation"]["initiatedBy"].get("automated") is True
     assert shop.migration_job().metadata.uid != job
 
@@ -148,7 +148,7 @@ def test_a_release_committed_while_the_migration_runs_waits_its_turn(deploy_book
 
 def still_syncing(shop: Bookshop, revision: str, job: str) -> Outcome:
     """The sync in progress is `revision`'s, and its migration Job `job` still runs."""
-    state = shop.app.status().get("operationState", {})
+    state = shop.app.operation_state()
     syncing = state.get("operation", {}).get("sync", {}).get("revision")
     current = shop.migration_job()
     running = current is not None and current.metadata.uid == job and current.status.active

@@ -95,8 +95,7 @@ def test_terminating_does_not_stop_the_posts_migration_already_running(
     wait_until(lambda: shop.gone(pods), 120, "the migration pod to be gone")
 
     # Then v3.1's migration was applied anyway, under v2.0's code
-    with shop.web() as web:
-        _, health = web.get_json("/healthz")
+    health = shop.health()
     assert health["release"] == "v2.0"
     assert health["migrations"]["bookshop"].startswith("0004"), health
 

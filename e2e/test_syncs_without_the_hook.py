@@ -68,7 +68,7 @@ def test_self_heal_syncs_the_drifted_deployment_without_the_hook(deploy_bookshop
     # Then Argo CD heals it with an automated sync that names its resources: the drifted
     # Deployment, and the hook Job (a hook has no sync status, so it counts as not Synced)
     wait_until(lambda: healed(shop), 180, "self-heal to undo the hand edit")
-    state = shop.app.status()["operationState"]
+    state = shop.app.operation_state()
     assert state["phase"] == "Succeeded", state
     named = state["operation"]["sync"]["resources"]
     assert sorted(r["kind"] for r in named) == ["Deployment", "Job"], named
@@ -80,7 +80,7 @@ def test_self_heal_syncs_the_drifted_deployment_without_the_hook(deploy_bookshop
 
 def healed(shop: Bookshop) -> Outcome:
     """A self-heal sync has ended, and the hand edit is gone from the Deployment."""
-    state = shop.app.status().get("operationState", {})
+    state = shop.app.operation_state()
     automated = state.get("operation", {}).get("initiatedBy", {}).get("automated")
     edited = shop.deployment().spec.replicas != 1
     if automated and state.get("phase") in ("Succeeded", "Failed", "Error") and not edited:

@@ -58,7 +58,7 @@ def test_a_restarted_controller_resumes_the_sync_on_the_same_migration_job(
         shop.app.refresh()
         wait_until(lambda: hook_running(shop), 180, "v3.1's migration to run, in the status")
         job = shop.migration_job().metadata.uid
-        started = operation(shop)["startedAt"]
+        started = shop.app.operation_state()["startedAt"]
         # And the application controller's pod is deleted (`kubectl delete pod`)
         controller.delete_pod()
         back = time.monotonic()
@@ -67,14 +67,14 @@ def test_a_restarted_controller_resumes_the_sync_on_the_same_migration_job(
         # refresh, not the operation (appcontroller.go, newApplicationInformerAndLister)
         wait_until(lambda: resumed(controller, shop), 300, "the new controller to resume")
         record_property("controller_resumed_after_s", round(time.monotonic() - back))
-        state = operation(shop)
+        state = shop.app.operation_state()
         assert (state["phase"], state["startedAt"]) == ("Running", started), state
         assert shop.migration_job().metadata.uid == job
 
     # When the lock is released
     # Then the sync ends Succeeded, with finishedAt set, having waited on that one Job
     wait_until(lambda: shop.app.operation_ended(v3_1), 300, "the resumed sync to end")
-    state = operation(shop)
+    state = shop.app.operation_state()
     assert (state["phase"], state["startedAt"]) == ("Succeeded", started), state
     assert state.get("finishedAt"), state
     assert shop.migration_job().metadata.uid == job
@@ -84,7 +84,7 @@ def test_a_restarted_controller_resumes_the_sync_on_the_same_migration_job(
     v4_0 = shop.release("v4.0")
     shop.app.refresh()
     wait_until(lambda: shop.app.operation_ended(v4_0), 300, "auto-sync of v4.0 to end")
-    assert operation(shop)["phase"] == "Succeeded", operation(shop)
+    assert shop.app.operation_state()["phase"] == "Succeeded", shop.app.operation_state()
     assert shop.migration_job().metadata.uid != job
     wait_until(lambda: shop.rolled_out("v4.0"), 300, "v4.0 to roll out")
 
@@ -118,16 +118,12 @@ def test_the_controllers_sync_timeout_terminates_a_stuck_migration(
     assert shop.fingerprint() == before
 
 
-def operation(shop: Bookshop) -> dict:
-    return shop.app.status().get("operationState", {})
-
-
 def hook_running(shop: Bookshop) -> Outcome:
     """The operation's status has the migration Job as a running hook: what a controller
     that starts now reads back. (Killed within seconds of creating the Job, before it had
     written that, the next controller started the operation over here: it deleted the
     running Job, BeforeHookCreation, and ran the migration again in a new one.)"""
-    state = operation(shop)
+    state = shop.app.operation_state()
     hooks = [r for r in state.get("syncResult", {}).get("resources", []) if r.get("hookType")]
     if state.get("phase") == "Running" and any(h.get("hookPhase") == "Running" for h in hooks):
         return succeeded(f"hook Running: {state.get('message')}")
