@@ -47,6 +47,18 @@ POSTGRES_CPU = {
     "metadata": {"name": "postgres"},
     "spec": {"template": {"spec": {"containers": [{"name": "postgres", "resources": CPU_10M}]}}},
 }
+# The scenarios' databases live as long as their pod: persistence is not what they prove,
+# and manifests/postgres' PersistentVolumeClaim costs the node local-path-provisioner's
+# helper pods at each create and delete. A scenario about Postgres' own restarts asks for
+# the claim (Bookshop.durable_database).
+DATA_IN_AN_EMPTY_DIR = [
+    {"op": "remove", "path": "/spec/volumeClaimTemplates"},
+    {
+        "op": "add",
+        "path": "/spec/template/spec/volumes",
+        "value": [{"name": "data", "emptyDir": {}}],
+    },
+]
 # The web pods and their ReplicaSets (the migration pod is labelled `app: django` too).
 WEB = "app=django,component=web"
 
@@ -72,6 +84,7 @@ class Bookshop:
     postgres: Application = field(init=False)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     syncs: list[Sync] = field(default_factory=list)
+    durable_database: bool = False  # Postgres' data on its claim, as in manifests/postgres
 
     def __post_init__(self) -> None:
         self.app = Application(self.kube, self.cli, self.namespace)
@@ -185,6 +198,10 @@ class Bookshop:
             # 100m, migration pods waited Pending: "Insufficient cpu").
             (postgres.parent / "cpu-request.yaml").write_text(yaml.safe_dump(POSTGRES_CPU))
             pg["patches"] = [{"path": "cpu-request.yaml"}]
+            if not self.durable_database:
+                (postgres.parent / "data.yaml").write_text(yaml.safe_dump(DATA_IN_AN_EMPTY_DIR))
+                target = {"kind": "StatefulSet", "name": "postgres"}
+                pg["patches"].append({"path": "data.yaml", "target": target})
             postgres.write_text(yaml.safe_dump(pg))
             return self.branch.commit(tree, f"release {tag} ({self.variant} Job)")
 

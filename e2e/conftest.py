@@ -409,8 +409,12 @@ class Bookshops:
         variant: str = "hardened",
         deploy: bool = True,
         spare_for_next: bool = False,
+        durable_database: bool = False,
     ) -> bookshop.Bookshop:
-        shop = self._take_spare() or self._with_database(hint)
+        if durable_database:  # the spare's database is not
+            shop = self._with_database(hint, durable=True)
+        else:
+            shop = self._take_spare() or self._with_database(hint)
         self.kube.core.patch_namespace(
             shop.namespace, {"metadata": {"annotations": {SCENARIO_ANNOTATION: hint}}}
         )
@@ -460,12 +464,19 @@ class Bookshops:
                 f"provisioning this scenario's Postgres ahead failed: {err}"
             ) from err
 
-    def _with_database(self, hint: str) -> bookshop.Bookshop:
+    def _with_database(self, hint: str, *, durable: bool = False) -> bookshop.Bookshop:
         name = unique_name(f"e2e-{hint[:24]}".rstrip("-_")).replace("_", "-").lower()
         self.kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
         branch = gitserver.Branch(self.kubectl, self.workdir / name, name)
         shop = bookshop.Bookshop(
-            self.kube, self.kubectl, self.cli, name, "hardened", self.images, branch
+            self.kube,
+            self.kubectl,
+            self.cli,
+            name,
+            "hardened",
+            self.images,
+            branch,
+            durable_database=durable,
         )
         with self.argocd_lock.shared():  # also when provisioned ahead, between scenarios
             shop.provision_database()
@@ -581,8 +592,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     Argo CD last, once nothing else (not even a background leg) depends on the controller.
     On workers: what reinstalls or restarts Argo CD heads one worker's share, at once,
     while the tests that need no Argo CD head the others' (later, it would wait for every
-    scenario of the others: a shared flock lets new readers in), then the slow scenarios;
-    the long ones come next in the others' heads, so that none is left to the end alone."""
+    scenario of the others: a shared flock lets new readers in); the slow and the long
+    scenarios come next in the others' heads, so that none is left to the end alone."""
     if not config.getoption(MEASURE_TIME_TO_FAIL):
         unasked = [item for item in items if item.get_closest_marker("measures_time_to_fail")]
         if unasked:
@@ -590,14 +601,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             items[:] = [item for item in items if item not in unasked]
     early = [item for item in items if item.get_closest_marker("starts_early")]
     alone = [item for item in items if item.get_closest_marker("reinstalls_argocd")]
+    # one that shares Argo CD again comes after the others: they would wait for its end
+    alone.sort(key=_shares_argocd_again)
     count = workers.worker_count(config)
     if count > 1:
         no_argocd = [item for item in items if not item.get_closest_marker("argocd")]
         long = [item for item in items if item.get_closest_marker("long")]
-        items[:] = workers.dealt(items, count, first=alone + early, meanwhile=no_argocd + long)
+        meanwhile = no_argocd + early + long
+        items[:] = workers.dealt(items, count, first=alone, meanwhile=meanwhile)
     else:  # one process, or one worker: one test after another
         last = early + alone
         items[:] = [item for item in items if item not in last] + last
+
+
+def _shares_argocd_again(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("reinstalls_argocd")
+    return bool(marker and marker.kwargs.get("shares_again"))
 
 
 @pytest.hookimpl(trylast=True)  # after the harness has read the options

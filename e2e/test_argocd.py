@@ -85,7 +85,7 @@ def test_postgres_keeps_its_data_across_a_restart_and_v1_migrates_it(
     bookshops: Bookshops, cluster: Cluster
 ) -> None:
     # Given Postgres synced by Argo CD in a namespace of its own (no app yet)
-    shop = bookshops.make("postgres-restart", deploy=False)
+    shop = bookshops.make("postgres-restart", deploy=False, durable_database=True)
     try:
         # When a row is written with the Secret's credentials, and the pod restarts
         with shop.database() as db:

@@ -16,7 +16,8 @@ timeout"), the sync deletes its running hooks (gitops-engine/pkg/sync/sync_conte
 Terminate and terminateHooksPreemptively), and a terminated operation is not retried,
 whatever its retry strategy (processRequestedAppOperation: `!terminating && …`).
 
-Both change the controller under every Application, so they run alone.
+Both change the controller under every Application, so they run alone; the restart only
+until the new controller is up (its wait to resume is this Application's alone).
 """
 
 import datetime
@@ -30,10 +31,12 @@ from e2e.conftest import Cluster
 from e2e.controller import SYNC_TIMEOUT, Controller
 from e2e.kubectl import Kubectl
 from e2e.waits import Outcome, holds, pending, succeeded, wait_until
+from e2e.workers import ArgoCDLock
 
 pytestmark = [pytest.mark.scenario, pytest.mark.argocd, pytest.mark.reinstalls_argocd]
 
-SYNC_TIMEOUT_S = 60
+# Short: every other scenario waits while the controller has it (theirs would time out).
+SYNC_TIMEOUT_S = 30
 TIMED_OUT = "Operation terminated, triggered by controller sync timeout"
 
 
@@ -42,9 +45,11 @@ def controller(cluster: Cluster, kubectl: Kubectl) -> Controller:
     return Controller(cluster.kube, kubectl)
 
 
+@pytest.mark.reinstalls_argocd(shares_again=True)
 def test_a_restarted_controller_resumes_the_sync_on_the_same_migration_job(
     deploy_bookshop: Callable[..., Bookshop],
     controller: Controller,
+    argocd_lock: ArgoCDLock,
     record_property: Callable[[str, object], None],
 ) -> None:
     # Given v2.0 deployed with auto-sync on, and a transaction holding a lock that v3.1's
@@ -62,6 +67,7 @@ def test_a_restarted_controller_resumes_the_sync_on_the_same_migration_job(
         # And the application controller's pod is deleted (`kubectl delete pod`)
         controller.delete_pod()
         back = time.monotonic()
+        argocd_lock.share_again()  # a new controller is up: the others' scenarios go on
         # Then the new controller resumes the same operation, on the same Job, though
         # only once the Application comes round again: the informer's first list queues a
         # refresh, not the operation (appcontroller.go, newApplicationInformerAndLister)

@@ -10,9 +10,10 @@ the cluster after every worker is done, also after a failure or Ctrl-C. Without 
 
 The upgrade test replaces Argo CD under everyone: it holds `ArgoCDLock` exclusively, and
 every other user of Argo CD (a scenario, a Postgres provisioned ahead, a time-to-fail leg)
-holds it shared. So that the other workers do not just wait meanwhile, the tests are dealt
-out with it at the head of one worker's share and the tests that need no Argo CD at the
-head of the others' (`dealt`).
+holds it shared; a test that changes Argo CD only for a while shares it again after. So
+that the other workers do not just wait meanwhile, the tests are dealt out with it at the
+head of one worker's share and the tests that need no Argo CD at the head of the others'
+(`dealt`).
 """
 
 import contextlib
@@ -126,13 +127,14 @@ class Share:
             yield
 
     @contextlib.contextmanager
-    def held(self, lock: str, mode: int, what: str) -> Iterator[None]:
-        """The share's lock file `lock`, in flock `mode`; nothing to hold without a share."""
+    def held(self, lock: str, mode: int, what: str) -> Iterator[int | None]:
+        """The share's lock file `lock`, in flock `mode`, as its file descriptor; nothing
+        to hold (None) without a share."""
         if self.folder is None:
-            yield
+            yield None
             return
-        with _locked(self.folder / f"{lock}.lock", mode, what):
-            yield
+        with _locked(self.folder / f"{lock}.lock", mode, what) as fd:
+            yield fd
 
     def at_end(self, name: str, value: object) -> None:
         """Leaves the controller something to clean up when every worker is done."""
@@ -151,6 +153,7 @@ class ArgoCDLock:
     def __init__(self, share: Share) -> None:
         self.share = share
         self._exclusive_here = False
+        self._held: int | None = None  # the exclusive lock's file, while this process has it
 
     @contextlib.contextmanager
     def shared(self) -> Iterator[None]:
@@ -163,16 +166,22 @@ class ArgoCDLock:
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
         what = "Argo CD to itself (no scenario using it)"
-        with self.share.held("argocd-in-use", fcntl.LOCK_EX, what):
-            self._exclusive_here = True
+        with self.share.held("argocd-in-use", fcntl.LOCK_EX, what) as fd:
+            self._exclusive_here, self._held = True, fd
             try:
                 yield
             finally:
-                self._exclusive_here = False
+                self._exclusive_here, self._held = False, None
+
+    def share_again(self) -> None:
+        """For a test that had Argo CD to itself only while it changed it: from now on the
+        others' scenarios run beside the rest of it (flock converts the lock to shared)."""
+        if self._held is not None:
+            fcntl.flock(self._held, fcntl.LOCK_SH)
 
 
 @contextlib.contextmanager
-def _locked(path: Path, mode: int, what: str) -> Iterator[None]:
+def _locked(path: Path, mode: int, what: str) -> Iterator[int]:
     """An flock of our own (a new open file, so threads of one worker do not share it),
     polled rather than blocked on, so the wait has a timeout and says what it waited for."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -187,7 +196,7 @@ def _locked(path: Path, mode: int, what: str) -> Iterator[None]:
 
         wait_until(taken, LOCK_TIMEOUT, f"the lock on {what}")
         try:
-            yield
+            yield fd
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:

@@ -108,6 +108,22 @@ def test_the_upgrade_keeps_new_scenarios_out_but_not_its_own_worker(tmp_path: Pa
     assert scenario.exitcode == 0 and "shared in" in log.read_text()
 
 
+def test_a_test_that_shares_argo_cd_again_lets_the_others_in_before_its_end(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "locks.log"
+    lock = ArgoCDLock(Share(tmp_path))
+    with lock.exclusive():
+        scenario = SPAWN.Process(target=hold, args=(str(tmp_path), "shared", 0, str(log)))
+        scenario.start()
+        stays_true(lambda: entered(log, "shared", 0), 2, "no scenario in while Argo CD is changed")
+        # the controller restarted, say: the rest of the test only waits
+        lock.share_again()
+        wait_until(lambda: entered(log, "shared", 1), 30, "the scenario to come in")
+    scenario.join(30)
+    assert scenario.exitcode == 0
+
+
 DEALT_CONFTEST = """
 import os
 import pytest
