@@ -28,7 +28,7 @@ from kubernetes.client.exceptions import ApiException
 from e2e import gitserver
 from e2e.application import Application, Sync
 from e2e.cli import ArgoCDCLI
-from e2e.kube import Kube, condition, job_ended
+from e2e.kube import Kube, condition, job_ended, unscheduled
 from e2e.kubectl import Kubectl
 from e2e.waits import Outcome, failed, pending, succeeded, wait_until
 from harness import ROOT
@@ -315,8 +315,10 @@ class Bookshop:
             and status.observed_generation == deployment.metadata.generation
             and (status.updated_replicas or 0) == (status.ready_replicas or 0) == status.replicas
         )
+        if done:
+            return succeeded(f"rolled out {tag}")
         seen = f"{image}, {status.ready_replicas or 0}/{status.replicas} ready"
-        return succeeded(f"rolled out {tag}") if done else pending(f"rollout of {tag}, is {seen}")
+        return pending(f"rollout of {tag}, is {seen}{unscheduled(self.web_pods())}")
 
     def still_on(self, tag: str, generation: int) -> Outcome:
         """The Deployment as it was: no new image, no new generation."""
@@ -436,7 +438,8 @@ class Bookshop:
         pods = self.migration_pods(job)
         if any(p.status.phase == "Running" for p in pods):
             return succeeded("the migration pod is running")
-        return pending(f"the migration pod to run, pods: {[p.status.phase for p in pods]}")
+        phases = [p.status.phase for p in pods]
+        return pending(f"the migration pod to run, pods: {phases}{unscheduled(pods)}")
 
     def fingerprint(self) -> str:
         """A checksum of the schema and every row (the app's tables and Django's)."""

@@ -48,6 +48,18 @@ def condition(obj: Any, *types: str) -> Any | None:
     return next((c for c in conditions if c.type in types and c.status == "True"), None)
 
 
+def unscheduled(pods: list[client.V1Pod]) -> str:
+    """Why pods wait Pending, as the scheduler says it ("0/1 nodes are available: 1
+    Insufficient cpu"), for a wait's last-seen message; empty when none waits on it."""
+    said = [
+        f"{pod.metadata.name} Pending: {c.reason}: {c.message}"
+        for pod in pods
+        for c in pod.status.conditions or []
+        if c.type == "PodScheduled" and c.status == "False"
+    ]
+    return f" ({'; '.join(said)})" if said else ""
+
+
 def job_ended(job: client.V1Job) -> client.V1JobCondition | None:
     return condition(job, "Complete", "Failed")
 

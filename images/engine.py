@@ -193,11 +193,11 @@ def previous_id(tag: str) -> str | None:
 def drop_if_dangling(image_id: str | None) -> None:
     """Remove an image a rebuild untagged (a node image is 1.5 GB, a preloaded one 3.6 GB);
     keep it if still tagged or used by a container. Ones kept earlier because a cluster's
-    node still ran them go too once nothing uses them."""
-    if not image_id:
-        return
+    node still ran them go too once nothing uses them, and so do the earlier stages of a
+    multi-stage build, which Docker's builder keeps untagged (the app's build stage: 349 MB
+    each time the app is built, a first build too)."""
     try:
-        if not client().images.get(image_id).tags:
+        if image_id and not client().images.get(image_id).tags:
             client().images.remove(image_id)
     except docker.errors.APIError:
         pass  # in use (a running kind node, a build's parent): Docker keeps it
