@@ -34,6 +34,7 @@ def passed_on(outer: Options, image_path: str) -> list[str]:
         "--kind-kubectl-bin": outer.kind_kubectl_bin,
         "--registry-mirror": outer.registry_mirror,
         "--download-mirror": outer.download_mirror,
+        "--gitops-engine-source": outer.gitops_engine_source,
     }
     return [f"{flag}={value}" for flag, value in chosen.items() if value]
 

@@ -9,13 +9,13 @@ import shutil
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import TextIO
 
 import pytest
 
 from images import argocd as argocd_images
-from images import argocd_refs, progress, public
+from images import argocd_refs, progress, public, upstream
 from images.errors import BuildError
 from images.registry import resolve_image_path
 
@@ -28,6 +28,7 @@ class Options:
     artifacts_dir: str = "artifacts"
     registry_mirror: str = ""
     download_mirror: str = ""
+    gitops_engine_source: str = ""
     # pytest-kind-ng's own flags (CLI only), honoured by our cluster fixture:
     # --cluster-name, --keep-cluster (also: reuse the cluster if it exists),
     # --kubeconfig (run against that existing cluster instead of creating one),
@@ -52,6 +53,10 @@ HELP = {
     "Artifactory pull-through cache or a local registry does",
     "download_mirror": "public path: fetch release files (kind, kubectl, kustomize, Argo CD's "
     "manifest) from this URL, under each file's host and path (URL/dl.k8s.io/release/...)",
+    "gitops_engine_source": "source path, Argo CD before v3.6: its nested gitops-engine, "
+    "which the Go module proxy does not serve: the folder from the release's tag, a tarball "
+    "of it (git archive --prefix=gitops-engine/ TAG:gitops-engine), or a folder of tarballs "
+    f"named argo-cd-TAG-gitops-engine.tar.gz; several separated by {os.pathsep!r}",
 }
 KIND_OPTIONS = (
     "cluster_name",
@@ -84,12 +89,15 @@ def read_options(config: pytest.Config) -> Options:
         return cli if cli is not None else config.getini(name)
 
     options = Options(**{f.name: value(f.name) for f in fields(Options)})
+    # for the processes that run elsewhere (tox, workers, nested sessions)
+    options = replace(options, gitops_engine_source=_absolute_paths(options.gitops_engine_source))
     if options.images not in ("auto", "public", "source"):
         raise pytest.UsageError(f"--images must be auto, public or source, not {options.images!r}")
     # The image code reads the mirrors from the environment, which workers inherit.
     for env, mirror in (
         (public.REGISTRY_MIRROR_ENV, options.registry_mirror),
         (public.DOWNLOAD_MIRROR_ENV, options.download_mirror),
+        (upstream.SOURCE_ENV, options.gitops_engine_source),
     ):
         if mirror:
             os.environ[env] = mirror
@@ -100,6 +108,10 @@ def read_options(config: pytest.Config) -> Options:
     if options.argocd_version:
         check_argocd_version(options.argocd_version, path)
     return options
+
+
+def _absolute_paths(paths: str) -> str:
+    return os.pathsep.join(os.path.abspath(p) for p in paths.split(os.pathsep) if p)
 
 
 def check_argocd_version(version: str, path: str) -> None:

@@ -11,7 +11,7 @@ import urllib.error
 from dataclasses import dataclass
 from functools import cache
 
-from images import gobuild
+from images import gobuild, upstream
 from images.errors import BuildError
 from images.pins import pins
 
@@ -30,6 +30,8 @@ class ArgoCDRelease:
     gitops_engine_version: str
     kustomize: str
     pinned: bool
+    # v3.2 to v3.5: the nested module's source, given here (the proxy serves none)
+    gitops_engine_source: upstream.LocalSource | None = None
 
 
 def pinned_versions() -> list[str]:
@@ -41,17 +43,24 @@ def release(ref: str) -> ArgoCDRelease:
     """The pinned release, or the ref resolved through the Go module proxy."""
     pinned = pins()["argocd"]["releases"].get(ref)
     if pinned:
+        engine_module = pinned["gitops_engine_module"]
+        source = (
+            upstream.gitops_engine(engine_module, ref, pinned.get("gitops_engine_source_sha256"))
+            if pinned.get("gitops_engine_from") == "source"
+            else None
+        )
         return ArgoCDRelease(
             ref,
             pinned["go"],
-            pinned["gitops_engine_module"],
+            engine_module,
             pinned["gitops_engine_version"],
             pinned.get("kustomize") or pins()["tools"]["kustomize"]["version"],
             pinned=True,
+            gitops_engine_source=source,
         )
     version = _proxy_version(MODULE, ref)
     gomod = gobuild.fetch_from_proxy(f"{MODULE}/@v/{version}.mod").decode()
-    engine_module, engine_version = _gitops_engine(gomod, version)
+    engine_module, engine_version, source = _gitops_engine(gomod, version)
     return ArgoCDRelease(
         version,
         _toolchain_for(gomod),
@@ -59,6 +68,7 @@ def release(ref: str) -> ArgoCDRelease:
         engine_version,
         pins()["tools"]["kustomize"]["version"],
         pinned=False,
+        gitops_engine_source=source,
     )
 
 
@@ -86,9 +96,10 @@ def _proxy_version(module: str, ref: str) -> str:
     return found.group(1)
 
 
-def _gitops_engine(gomod: str, version: str) -> tuple[str, str]:
+def _gitops_engine(gomod: str, version: str) -> tuple[str, str, upstream.LocalSource | None]:
     """The nested gitops-engine module at the same commit as argo-cd itself: tagged with
-    the release for releases, the same commit's pseudo-version for anything else."""
+    the release since v3.6, the same commit's pseudo-version for a branch or a commit;
+    before v3.6 the proxy has none, so its source must be given."""
     found = re.search(r"^\s*(github\.com/argoproj/argo-cd/gitops-engine\S*)\s+(\S+)", gomod, re.M)
     if not found:
         raise BuildError(f"argocd {version}", "its go.mod requires no nested gitops-engine")
@@ -96,13 +107,9 @@ def _gitops_engine(gomod: str, version: str) -> tuple[str, str]:
     commit = PSEUDO_COMMIT.search(version)
     wanted = commit.group(1) if commit else version
     try:
-        return engine_module, _proxy_version(engine_module, wanted)
+        return engine_module, _proxy_version(engine_module, wanted), None
     except BuildError:
-        raise BuildError(
-            f"argocd {version}",
-            f"its nested module {engine_module} at {wanted} is not served by the Go module "
-            f"proxy (go.mod names {required})",
-        ) from None
+        return engine_module, required, upstream.gitops_engine(engine_module, version, None)
 
 
 def _toolchain_for(gomod: str) -> str:

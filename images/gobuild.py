@@ -20,6 +20,7 @@ from pathlib import Path
 from images import engine, progress, public, workloads
 from images.cache import cache_dir, host_ca_bundle, log_file
 from images.errors import BuildError
+from images.upstream import LocalSource
 
 DEFAULT_GOPROXY = "https://proxy.golang.org"
 
@@ -40,6 +41,9 @@ class GoProgram:
     local_replaces: dict[str, str] = field(default_factory=dict)
     # Extra requirements the wrapper pins (e.g. a nested module the zip lacks).
     extra_requires: dict[str, str] = field(default_factory=dict)
+    # Upstream replaces that point at local paths the proxy serves nothing for: the
+    # source, given here, placed beside the wrapper's go.mod.
+    local_sources: tuple[LocalSource, ...] = ()
 
     @property
     def key(self) -> str:
@@ -104,8 +108,11 @@ def upstream_replaces(module: str, version: str) -> dict[str, str]:
 
 def wrapper_gomod(program: GoProgram) -> str:
     replaces = {}
+    sources = {source.module: source for source in program.local_sources}
     for old, new in upstream_replaces(program.module, program.version).items():
-        if new.startswith("."):
+        if old in sources:
+            new = f"./{sources[old].folder}"
+        elif new.startswith("."):
             version = program.local_replaces.get(old, program.local_version)
             if not version:
                 raise BuildError(
@@ -141,6 +148,8 @@ def build(program: GoProgram, *, on_host: bool = False) -> Path:
     out.mkdir(parents=True)
     src = cache_dir("go", "src", key)
     (src / "go.mod").write_text(wrapper_gomod(program))
+    for source in program.local_sources:
+        source.place(src)
     go = toolchain(program.go)
     (_build_on_host if on_host else _build_in_container)(program, go, src, out)
     (out / ".complete").write_text(program.key)

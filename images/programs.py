@@ -153,6 +153,8 @@ def argocd(version: str) -> GoProgram:
     """Argo CD's multi-call binary (./cmd); the component is chosen by the binary's name."""
     release = argocd_refs.release(version)
     module = argocd_refs.MODULE
+    source = release.gitops_engine_source
+    published = {} if source else {release.gitops_engine_module: release.gitops_engine_version}
     package = f"{module}/common"
     stamp = {
         "version": version,
@@ -169,9 +171,10 @@ def argocd(version: str) -> GoProgram:
         release.go,
         ldflags="-s -w " + " ".join(f"-X {package}.{k}={v}" for k, v in stamp.items()),
         # gitops-engine is a nested module the argo-cd zip leaves out; since v3.6 it is
-        # tagged gitops-engine/vX.Y.Z with each release.
-        local_replaces={release.gitops_engine_module: release.gitops_engine_version},
-        extra_requires={release.gitops_engine_module: release.gitops_engine_version},
+        # tagged gitops-engine/vX.Y.Z with each release, before that its source is given.
+        local_replaces=published,
+        extra_requires=published,
+        local_sources=(source,) if source else (),
     )
 
 
