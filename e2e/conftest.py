@@ -30,7 +30,7 @@ from e2e.waits import wait_until
 from e2e.workers import ArgoCDLock, Share
 from harness.plugin import OPTIONS_KEY, TERMINAL_KEY, Options, progress_to_terminal, status_line
 from images import argocd as argocd_images
-from images import argocd_refs, engine, hosttools, progress, session
+from images import argocd_refs, engine, hosttools, progress, session, upstream
 from images.errors import BuildError
 from images.pins import pins
 from images.registry import resolve_image_path
@@ -180,13 +180,14 @@ def session_images(
     options: Options,
     image_path: str,
     argocd_version: str,
+    upgrade_from: str | None,
     share: Share,
     request: pytest.FixtureRequest,
 ) -> SessionImages:
     build = timed(
         "image build",
         Path(options.artifacts_dir),
-        lambda: session.build(image_path == "source", argocd_version),
+        lambda: session.build(image_path == "source", argocd_version, upgrade_from),
     )
     return workers.set_up(request, share, "building the session's images", build)
 
@@ -256,6 +257,35 @@ def session_argocd_version(options: Options, image_path: str) -> str:
 
 
 @pytest.fixture(scope="session")
+def upgrade_from(options: Options, image_path: str, argocd_version: str) -> str | None:
+    return session_upgrade_from(options, image_path, argocd_version)[0]
+
+
+def session_upgrade_from(
+    options: Options, image_path: str, argocd_version: str
+) -> tuple[str | None, str]:
+    """Where the upgrade test starts: --upgrade-from, else the minor before the session's;
+    and a notice if the source path cannot build that one with what it was given (then
+    the upgrade test starts from the patch release before, as before v3.5 was pinned)."""
+    if options.upgrade_from:
+        wanted = options.upgrade_from
+        return argocd_refs.release(wanted).version if image_path == "source" else wanted, ""
+    previous = argocd_refs.upgrade_from(argocd_version, image_path)
+    if not (
+        image_path == "source"
+        and previous
+        and argocd_refs.needs_given_source(previous)
+        and not upstream.given_paths()
+    ):
+        return previous, ""
+    instead = argocd_refs.upgrade_from(argocd_version, image_path, across_minors=False)
+    return instead, (
+        f"Argo CD {previous} is built with its gitops-engine source, which was not given "
+        f"(--gitops-engine-source): the upgrade test starts from {instead} instead"
+    )
+
+
+@pytest.fixture(scope="session")
 def argocd(
     cluster: Cluster,
     install_argocd: Callable[..., None],
@@ -285,6 +315,7 @@ def argocd(
 def argocd_cli(
     cluster: Cluster,
     argocd_version: str,
+    upgrade_from: str | None,
     image_path: str,
     tmp_path_factory: pytest.TempPathFactory,
     options: Options,
@@ -292,7 +323,7 @@ def argocd_cli(
     """The `argocd` CLI of each release the session installs (made before the workers
     started), in core mode against the session's cluster."""
     home = tmp_path_factory.mktemp("argocd-cli")
-    versions = session.argocd_versions(argocd_version)
+    versions = session.argocd_versions(argocd_version, upgrade_from)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     return ArgoCDCLI(
         {v: argocd_images.cli(v, image_path) for v in versions},
@@ -670,7 +701,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         if notice:
             progress.say(f"notice: {notice}")
         version = session_argocd_version(options, path)
-        make_all(session_targets(path, version, options.kind_image))
+        upgrade, upgrade_notice = session_upgrade_from(options, path, version)
+        if upgrade_notice:
+            progress.say(f"notice: {upgrade_notice}")
+        if path == "source" and upgrade:
+            argocd_refs.release(upgrade)  # its sources at hand, or one line now
+        make_all(session_targets(path, version, upgrade, options.kind_image))
     except (BuildError, clusters.ClusterError, ConfigException) as err:
         pytest.exit(str(err), returncode=1)
     finally:

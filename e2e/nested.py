@@ -29,6 +29,7 @@ def passed_on(outer: Options, image_path: str) -> list[str]:
     chosen = {
         "--images": image_path,
         "--argocd-version": outer.argocd_version,
+        "--upgrade-from": outer.upgrade_from,
         "--kind-image": outer.kind_image,
         "--kind-bin": outer.kind_bin,
         "--kind-kubectl-bin": outer.kind_kubectl_bin,

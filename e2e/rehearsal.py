@@ -11,6 +11,7 @@ first, so each rehearsal fetches it again through the mirrors; the nodes of its 
 cluster pull the rest through the registry, as they would from Docker Hub or quay.io.
 """
 
+import argparse
 import contextlib
 import functools
 import hashlib
@@ -31,6 +32,7 @@ import docker.errors
 from e2e.waits import Outcome, pending, succeeded, wait_until
 from images import (
     argocd,
+    argocd_refs,
     debian,
     engine,
     gobuild,
@@ -39,6 +41,7 @@ from images import (
     programs,
     progress,
     public,
+    upstream,
     workloads,
 )
 from images import session as session_images
@@ -210,8 +213,15 @@ def forget_public_names(images: dict[str, str]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """`argv`: pytest's, for the public run; --gitops-engine-source is also read here,
+    where the stand-ins for the releases' images are built from source."""
+    given, _ = _rehearsal_options().parse_known_args(argv)
+    if given.gitops_engine_source:
+        os.environ[upstream.SOURCE_ENV] = upstream.absolute(given.gitops_engine_source)
     version = pins()["argocd"]["default"]
-    versions = session_images.argocd_versions(version)
+    # N-1 as the source path has it: the public run pulls what is built here
+    upgrade_from = argocd_refs.upgrade_from(version, "source")
+    versions = session_images.argocd_versions(version, upgrade_from)
     kubernetes = pins()["kubernetes"]["version"]
     work = cache_dir("rehearsal")
     cache = work / "cache"  # the public run's own cache: what it downloads lands here
@@ -240,12 +250,19 @@ def main(argv: list[str]) -> int:
                 f"--registry-mirror={mirror}", f"--download-mirror={downloads}",
                 f"--kind-image=kindest/node:{kubernetes}", f"--cluster-name={CLUSTER}",
                 "--junitxml=artifacts/junit-rehearsal.xml", "--artifacts-dir=artifacts/rehearsal",
+                *([f"--upgrade-from={upgrade_from}"] if upgrade_from else []),
                 "-k", SCENARIOS, *argv,
             ]  # fmt: skip
             progress.say(f"rehearsal: {' '.join(command[2:])}")
             return run(command, env=env)
 
     return as_command(rehearse)
+
+
+def _rehearsal_options() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--gitops-engine-source", default="")
+    return parser
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ class Options:
     # Ours: a CLI flag and an ini key each.
     images: str = "auto"
     argocd_version: str = ""
+    upgrade_from: str = ""
     artifacts_dir: str = "artifacts"
     registry_mirror: str = ""
     download_mirror: str = ""
@@ -47,6 +48,9 @@ HELP = {
     "argocd_version": "Argo CD to install: a release pinned in versions.toml or, on the "
     "source path, any release, branch or commit the Go module proxy resolves "
     "(default: the one versions.toml names)",
+    "upgrade_from": "the Argo CD release the upgrade test starts from, as --argocd-version "
+    "takes it (default: the newest release pinned for the image path of the minor before "
+    "the session's)",
     "artifacts_dir": "where diagnostics of failed scenarios and timings are written",
     "registry_mirror": "public path: pull images through this registry, which holds each "
     "upstream's under its name (URL/quay.io/argoproj/argocd:v3.6.1), as a Harbor or "
@@ -90,7 +94,7 @@ def read_options(config: pytest.Config) -> Options:
 
     options = Options(**{f.name: value(f.name) for f in fields(Options)})
     # for the processes that run elsewhere (tox, workers, nested sessions)
-    options = replace(options, gitops_engine_source=_absolute_paths(options.gitops_engine_source))
+    options = replace(options, gitops_engine_source=upstream.absolute(options.gitops_engine_source))
     if options.images not in ("auto", "public", "source"):
         raise pytest.UsageError(f"--images must be auto, public or source, not {options.images!r}")
     # The image code reads the mirrors from the environment, which workers inherit.
@@ -105,16 +109,16 @@ def read_options(config: pytest.Config) -> Options:
         path, _ = resolve_image_path(options.images)
     except BuildError as err:
         raise pytest.UsageError(f"{err.step} {err.reason}") from None
-    if options.argocd_version:
-        check_argocd_version(options.argocd_version, path)
+    for flag, version in (
+        ("--argocd-version", options.argocd_version),
+        ("--upgrade-from", options.upgrade_from),
+    ):
+        if version:
+            check_argocd_version(version, path, flag)
     return options
 
 
-def _absolute_paths(paths: str) -> str:
-    return os.pathsep.join(os.path.abspath(p) for p in paths.split(os.pathsep) if p)
-
-
-def check_argocd_version(version: str, path: str) -> None:
+def check_argocd_version(version: str, path: str, flag: str = "--argocd-version") -> None:
     """At once, not after the cluster is up: on the source path a version is either pinned
     or resolved through the Go module proxy; the public path installs the manifest at that
     tag or branch, which must exist."""
@@ -124,7 +128,7 @@ def check_argocd_version(version: str, path: str) -> None:
         else:
             argocd_images.check_public_release(version)
     except BuildError as err:
-        raise pytest.UsageError(f"--argocd-version {err.reason}") from None
+        raise pytest.UsageError(f"{flag} {err.reason}") from None
 
 
 OPTIONS_KEY = pytest.StashKey[Options]()

@@ -17,6 +17,7 @@ def targets(argocd_version: str | None) -> dict[str, Callable[[], object]]:
     from images.pins import pins
 
     version = argocd_refs.release(argocd_version or pins()["argocd"]["default"]).version
+    upgrade_from = argocd_refs.upgrade_from(version, "source")
     return {
         "node": kind_node.node_image,
         "kind": kind_node.kind_binary,
@@ -25,7 +26,7 @@ def targets(argocd_version: str | None) -> dict[str, Callable[[], object]]:
         "gitserver": workloads.git_server,
         "argocd": lambda: argocd.images(version),
         "preload": lambda: session.preloaded_node(
-            kind_node.node_image(), session.build(True, version)
+            kind_node.node_image(), session.build(True, version, upgrade_from)
         ),
     }
 

@@ -134,7 +134,28 @@ def _newer_or_same(candidate: str, wanted: str) -> bool:
     return _as_tuple(candidate) >= _as_tuple(wanted)
 
 
-def pinned_before(version: str) -> str | None:
-    """The newest pinned release older than `version`: where an upgrade test starts."""
-    older = [v for v in pinned_versions() if _as_tuple(v) < _as_tuple(version)]
+def upgrade_from(version: str, image_path: str, *, across_minors: bool = True) -> str | None:
+    """Where the upgrade test starts by default: the newest release pinned for the image
+    path of the minor before `version`'s (v3.6.1 and a v3.7 commit alike start from the
+    newest pinned release below their own minor), or of its own minor. On the source path
+    a release counts as pinned only if all of it is: before v3.6 that takes its
+    gitops-engine source's digest."""
+    level = 2 if across_minors else 3
+    older = [
+        v
+        for v in pinned_versions()
+        if _as_tuple(v)[:level] < _as_tuple(version)[:level]
+        and (image_path != "source" or _source_pinned(v))
+    ]
     return max(older, key=_as_tuple, default=None)
+
+
+def needs_given_source(version: str) -> bool:
+    """A pinned release whose nested gitops-engine the proxy does not serve."""
+    return pins()["argocd"]["releases"].get(version, {}).get("gitops_engine_from") == "source"
+
+
+def _source_pinned(version: str) -> bool:
+    return not needs_given_source(version) or (
+        "gitops_engine_source_sha256" in pins()["argocd"]["releases"][version]
+    )

@@ -41,16 +41,16 @@ class SessionImages:
         return built or argocd.images(version)
 
 
-def argocd_versions(argocd_version: str) -> list[str]:
+def argocd_versions(argocd_version: str, upgrade_from: str | None) -> list[str]:
     """The session's Argo CD and the one the upgrade test starts from."""
-    return sorted({argocd_version, argocd_refs.pinned_before(argocd_version) or argocd_version})
+    return sorted({argocd_version, upgrade_from or argocd_version})
 
 
-def build(source: bool, argocd_version: str) -> SessionImages:
+def build(source: bool, argocd_version: str, upgrade_from: str | None) -> SessionImages:
     """Builds (or finds cached) every image the session runs; `argocd_version` is the
-    session's release, which the upgrade test reaches from the pinned one before it."""
+    session's release, which the upgrade test reaches from `upgrade_from`."""
     if source:
-        releases = tuple(argocd.images(v) for v in argocd_versions(argocd_version))
+        releases = tuple(argocd.images(v) for v in argocd_versions(argocd_version, upgrade_from))
         python, postgres = workloads.python_base(), workloads.postgres()
     else:
         releases = ()
@@ -78,7 +78,9 @@ class Target:
     make: Callable[[], object]
 
 
-def targets(image_path: str, argocd_version: str, kind_image: str | None = None) -> list[Target]:
+def targets(
+    image_path: str, argocd_version: str, upgrade_from: str | None, kind_image: str | None = None
+) -> list[Target]:
     """Everything an e2e session builds or downloads, in the order it is made: what the
     controller makes before any worker starts, so a cold run shows its progress in one
     place and no worker waits on another's build."""
@@ -101,7 +103,7 @@ def targets(image_path: str, argocd_version: str, kind_image: str | None = None)
     if source:
         plan += [
             Target(f"Argo CD {v}", lambda v=v: argocd.images(v))
-            for v in argocd_versions(argocd_version)
+            for v in argocd_versions(argocd_version, upgrade_from)
         ]
         plan += [
             Target(f"PostgreSQL {pins()['workloads']['postgres_major']}", workloads.postgres),
@@ -110,13 +112,13 @@ def targets(image_path: str, argocd_version: str, kind_image: str | None = None)
     else:
         plan += [
             Target(f"Argo CD {v}'s manifest", lambda v=v: argocd.public_manifest(v))
-            for v in argocd_versions(argocd_version)
+            for v in argocd_versions(argocd_version, upgrade_from)
             if v in argocd_refs.pinned_versions()  # others are fetched for each install
         ]
         plan.append(Target(f"Python base {pins()['workloads']['python_public']}", python))
     plan += [
         Target(f"Argo CD {v}'s CLI", lambda v=v: argocd.cli(v, image_path))
-        for v in argocd_versions(argocd_version)
+        for v in argocd_versions(argocd_version, upgrade_from)
     ]
     plan.append(Target("Git server", lambda: workloads.git_server(image_path)))
     plan += [Target(f"the app {r}", lambda r=r: app_release(r, python())) for r in releases()]

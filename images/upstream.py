@@ -52,6 +52,12 @@ def archive_name(version: str) -> str:
     return f"argo-cd-{version}-gitops-engine.tar.gz"
 
 
+def absolute(paths: str) -> str:
+    """Paths as a command line gives them, for processes that run elsewhere (tox, workers,
+    nested sessions)."""
+    return os.pathsep.join(os.path.abspath(p) for p in paths.split(os.pathsep) if p)
+
+
 def given_paths() -> list[Path]:
     return [Path(p) for p in os.environ.get(SOURCE_ENV, "").split(os.pathsep) if p]
 

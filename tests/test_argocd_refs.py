@@ -21,6 +21,18 @@ def test_a_pinned_release_builds_exactly_as_pinned() -> None:
     )
 
 
+def test_the_upgrade_starts_from_the_newest_release_of_the_minor_before() -> None:
+    """On the source path only a release whose every input is pinned counts: v3.5.8's
+    gitops-engine source is not, v3.5.1's is."""
+    assert argocd_refs.upgrade_from("v3.6.1", "public") == "v3.5.8"
+    assert argocd_refs.upgrade_from("v3.6.1", "source") == "v3.5.1"
+    assert argocd_refs.upgrade_from("v3.6.0", "source") == "v3.5.1"
+    assert argocd_refs.upgrade_from("v3.7.0-0.20261201000000-0123456789ab", "source") == "v3.6.1"
+    assert argocd_refs.upgrade_from("v3.5.1", "source") is None
+    # and, within the minor (where the source path goes without v3.5.1's source)
+    assert argocd_refs.upgrade_from("v3.6.1", "source", across_minors=False) == "v3.6.0"
+
+
 def test_a_release_candidate_resolves_through_the_module_proxy() -> None:
     release = argocd_refs.release("v3.6.0-rc2")
     assert not release.pinned
