@@ -45,7 +45,7 @@ def release(ref: str) -> ArgoCDRelease:
     if pinned:
         engine_module = pinned["gitops_engine_module"]
         source = (
-            upstream.gitops_engine(engine_module, ref, pinned.get("gitops_engine_source_sha256"))
+            upstream.gitops_engine(engine_module, ref, pinned.get("gitops_engine_tree"))
             if pinned.get("gitops_engine_from") == "source"
             else None
         )
@@ -139,7 +139,7 @@ def upgrade_from(version: str, image_path: str, *, across_minors: bool = True) -
     path of the minor before `version`'s (v3.6.1 and a v3.7 commit alike start from the
     newest pinned release below their own minor), or of its own minor. On the source path
     a release counts as pinned only if all of it is: before v3.6 that takes its
-    gitops-engine source's digest."""
+    gitops-engine's git tree id."""
     level = 2 if across_minors else 3
     older = [
         v
@@ -157,5 +157,5 @@ def needs_given_source(version: str) -> bool:
 
 def _source_pinned(version: str) -> bool:
     return not needs_given_source(version) or (
-        "gitops_engine_source_sha256" in pins()["argocd"]["releases"][version]
+        "gitops_engine_tree" in pins()["argocd"]["releases"][version]
     )

@@ -7,17 +7,18 @@ module of its own) and the proxy does not serve the pseudo-version the `require`
 from v3.6 the nested module is tagged and served. So building a v3.5.x release from
 source takes that folder from the release's own tag: a clone's `gitops-engine/`, or a
 `git archive --prefix=gitops-engine/ <tag>:gitops-engine` tarball. A pinned release names
-its tarball's sha256 in versions.toml, and nothing else is taken for it.
+the folder's git tree id in versions.toml (`git rev-parse <tag>:gitops-engine`), which a
+clone and any tarball of it share, and nothing else is taken for it.
 """
 
 import hashlib
 import os
 import shutil
+import stat
 import tarfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from images import engine
 from images.errors import BuildError
 
 SOURCE_ENV = "ARGOCD_MIGRATION_E2E_GITOPS_ENGINE_SOURCE"  # os.pathsep-separated paths
@@ -62,10 +63,10 @@ def given_paths() -> list[Path]:
     return [Path(p) for p in os.environ.get(SOURCE_ENV, "").split(os.pathsep) if p]
 
 
-def gitops_engine(module: str, version: str, sha256: str | None) -> LocalSource:
+def gitops_engine(module: str, version: str, tree: str | None) -> LocalSource:
     """The nested gitops-engine of Argo CD `version` among the paths the user gave: a
     folder with its go.mod, an archive, or a folder of archives named after the release.
-    With `sha256` (a pinned release) only the archive with that digest will do."""
+    With `tree` (a pinned release) only a source with that git tree id will do."""
     step = f"argocd {version}"
     candidates = _candidates(given_paths(), version)
     if not candidates:
@@ -79,13 +80,14 @@ def gitops_engine(module: str, version: str, sha256: str | None) -> LocalSource:
         )
     seen = []
     for path in candidates:
-        digest = _digest(path)
-        if sha256 is None or digest == sha256:
+        digest = git_tree_id(path)
+        if tree is None or digest == tree:
             return LocalSource(module, FOLDER, digest, str(path))
-        seen.append(f"{path}: sha256 {digest}")
+        seen.append(f"{path}: tree {digest}")
     raise BuildError(
         step,
-        f"versions.toml pins its {FOLDER} source at sha256 {sha256}; found {'; '.join(seen)}",
+        f"versions.toml pins its {FOLDER} at git tree {tree} (git rev-parse "
+        f"{version}:{FOLDER}); found {'; '.join(seen)}",
     )
 
 
@@ -107,8 +109,55 @@ def _candidates(paths: list[Path], version: str) -> list[Path]:
     return named or (unnamed if len(unnamed) == 1 else [])
 
 
-def _digest(path: Path) -> str:
-    """An archive's sha256 (what versions.toml pins), or a folder's files' digest."""
+def git_tree_id(path: Path) -> str:
+    """The id git gives the folder's tree (`git rev-parse <tag>:gitops-engine`), of a
+    folder or of an archive of it, whatever compressed the archive: what a pin can name so
+    that a clone, a tarball made here and one made on a CI runner are the same source."""
+    entries: dict[PurePosixPath, tuple[str, bytes]] = {}  # file: (git mode, content)
     if path.is_dir():
-        return "files:" + engine.digest_files(p for p in path.rglob("*") if p.is_file())
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+        for root, folders, files in os.walk(path):  # symlinks to folders are not followed
+            folders[:] = [f for f in folders if f != ".git"]  # a clone's own, not its tree
+            linked = [f for f in folders if Path(root, f).is_symlink()]
+            for name in files + linked:
+                file = Path(root, name)
+                key = PurePosixPath(file.relative_to(path))
+                if file.is_symlink():
+                    entries[key] = ("120000", os.readlink(file).encode())
+                else:
+                    mode = "100755" if file.stat().st_mode & stat.S_IXUSR else "100644"
+                    entries[key] = (mode, file.read_bytes())
+    else:
+        with tarfile.open(path) as archive:
+            for member in archive.getmembers():
+                parts = PurePosixPath(member.name).parts[1:]  # below gitops-engine/
+                if not parts:
+                    continue
+                if member.issym():
+                    entries[PurePosixPath(*parts)] = ("120000", member.linkname.encode())
+                elif member.isfile():
+                    mode = "100755" if member.mode & stat.S_IXUSR else "100644"
+                    data = archive.extractfile(member).read()  # type: ignore[union-attr]
+                    entries[PurePosixPath(*parts)] = (mode, data)
+    return _tree(entries)
+
+
+def _tree(entries: dict[PurePosixPath, tuple[str, bytes]]) -> str:
+    """A tree object's id, its entries in git's order (a folder sorts as its name + "/")."""
+    files: dict[str, tuple[str, bytes]] = {}
+    folders: dict[str, dict[PurePosixPath, tuple[str, bytes]]] = {}
+    for path, entry in entries.items():
+        head, *rest = path.parts
+        if rest:
+            folders.setdefault(head, {})[PurePosixPath(*rest)] = entry
+        else:
+            files[head] = (entry[0], bytes.fromhex(_object("blob", entry[1])))
+    for name, inside in folders.items():
+        files[name] = ("40000", bytes.fromhex(_tree(inside)))
+    order = sorted(files, key=lambda name: name + "/" if name in folders else name)
+    return _object(
+        "tree", b"".join(f"{files[n][0]} {n}".encode() + b"\0" + files[n][1] for n in order)
+    )
+
+
+def _object(kind: str, body: bytes) -> str:
+    return hashlib.sha1(f"{kind} {len(body)}".encode() + b"\0" + body).hexdigest()

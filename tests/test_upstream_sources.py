@@ -1,9 +1,9 @@
 """An Argo CD release before v3.6 built from source: its nested gitops-engine, which the Go
 module proxy does not serve, comes from where the user says (--gitops-engine-source), and a
-pinned release takes only the archive versions.toml names. Missing or mismatched, it fails
-at once, in one line."""
+pinned release takes only a source with the git tree id versions.toml names. Missing or
+mismatched, it fails at once, in one line."""
 
-import hashlib
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -45,7 +45,7 @@ def test_an_archive_named_after_the_release_is_found_in_a_folder(tmp_path: Path)
         env.setenv(upstream.SOURCE_ENV, str(shelf))
         source = upstream.gitops_engine(MODULE, "v3.5.9", None)
     assert source.path == str(archive)
-    assert source.digest == hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert source.digest == upstream.git_tree_id(folder)
 
     # and placed beside the wrapper module, it is the folder the release's replace names
     build = tmp_path / "src"
@@ -80,16 +80,15 @@ def test_the_wrapper_module_replaces_the_nested_module_with_the_given_folder(
 def test_a_pinned_release_refuses_an_archive_of_another_digest(tmp_path: Path) -> None:
     folder = a_gitops_engine_folder(tmp_path / "clone")
     archive = an_archive_of(folder, tmp_path / upstream.archive_name(PINNED))
-    pinned = pins()["argocd"]["releases"][PINNED]["gitops_engine_source_sha256"]
+    pinned = pins()["argocd"]["releases"][PINNED]["gitops_engine_tree"]
     with pytest.MonkeyPatch.context() as env:
         env.setenv(upstream.SOURCE_ENV, str(tmp_path))
         with pytest.raises(BuildError) as refused:
             argocd_refs.release(PINNED)
-    assert str(refused.value).count("\n") == 0
-    assert f"pins its gitops-engine source at sha256 {pinned}" in str(refused.value)
-    assert f"{archive}: sha256 {hashlib.sha256(archive.read_bytes()).hexdigest()}" in str(
-        refused.value
-    )
+    said = str(refused.value)
+    assert said.count("\n") == 0
+    assert f"pins its gitops-engine at git tree {pinned} (git rev-parse {PINNED}:" in said
+    assert f"{archive}: tree {upstream.git_tree_id(folder)}" in said
 
 
 def test_a_release_before_v3_6_without_its_source_is_refused_saying_how_to_give_it() -> None:
@@ -113,4 +112,23 @@ def test_an_unpinned_release_before_v3_6_takes_the_folder_given(tmp_path: Path) 
         release = argocd_refs.release("v3.5.0")
     assert release.gitops_engine_source is not None
     assert release.gitops_engine_source.path == str(folder)
-    assert release.gitops_engine_source.digest.startswith("files:")
+
+
+def test_a_folder_and_its_archive_have_the_tree_id_git_gives_them(tmp_path: Path) -> None:
+    folder = a_gitops_engine_folder(tmp_path / "clone")
+    (folder / "hack.sh").write_text("#!/bin/sh\n")
+    (folder / "hack.sh").chmod(0o755)
+    (folder / "latest").symlink_to("pkg")
+    git = ["git", "-C", str(folder), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    tree = subprocess.run(
+        [*git, "write-tree"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    archive = tmp_path / "gitops-engine.tar.gz"
+    subprocess.run(
+        [*git, "archive", "--format=tar.gz", "--prefix=gitops-engine/", "-o", str(archive), tree],
+        check=True,
+    )
+    assert upstream.git_tree_id(folder) == tree  # a clone's folder, its .git aside
+    assert upstream.git_tree_id(archive) == tree
