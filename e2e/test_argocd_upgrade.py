@@ -1,9 +1,12 @@
 """Before every Argo CD upgrade: does the hook still do what the post relies on?
 
-Argo CD N-1 runs the app's migration; Argo CD is upgraded in place the way its upgrade
-docs say (`kubectl apply --server-side --force-conflicts` of the new release's manifest);
-then the post's promises are checked again: a sync replaces the Job and leaves the new
-one, a failing migration holds the rollout. Argo CD 3.x puts a finalizer on hook objects
+Argo CD N-1 runs the app's migration: the newest release pinned in the minor before the
+session's (v3.5 under v3.6: v3.4 reworked hook finalizers and termination, #25916 and
+#26286; v3.6 the operation queue, #28619, and how the operation state is written, #28778).
+Argo CD is upgraded in place the way its upgrade docs say (`kubectl apply --server-side
+--force-conflicts` of the new release's manifest); then the post's promises are checked
+again: a sync replaces the Job and leaves the new one, a failing migration holds the
+rollout. Argo CD 3.x puts a finalizer on hook objects
 while they run (argocd.argoproj.io/hook-finalizer): one left on a Job would make the next
 BeforeHookCreation delete hang.
 """
