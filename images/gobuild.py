@@ -42,12 +42,14 @@ class GoProgram:
     # Extra requirements the wrapper pins (e.g. a nested module the zip lacks).
     extra_requires: dict[str, str] = field(default_factory=dict)
     # Upstream replaces that point at local paths the proxy serves nothing for: the
-    # source, given here, placed beside the wrapper's go.mod.
-    local_sources: tuple[LocalSource, ...] = ()
+    # source, given here, placed beside the wrapper's go.mod. Out of the repr, so that
+    # the programs without one keep the keys (and the builds) they had.
+    local_sources: tuple[LocalSource, ...] = field(default=(), repr=False)
 
     @property
     def key(self) -> str:
-        return f"{self.name}-{self.version}-{engine.recipe_digest(self)[:8]}"
+        inputs = (self, self.local_sources) if self.local_sources else (self,)
+        return f"{self.name}-{self.version}-{engine.recipe_digest(*inputs)[:8]}"
 
 
 def goproxy() -> str:
