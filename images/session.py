@@ -126,7 +126,9 @@ def targets(
         plan.append(
             Target(
                 "node image with the session's images",
-                lambda: preloaded_node(kind_node.node_image(), build(True, argocd_version)),
+                lambda: preloaded_node(
+                    kind_node.node_image(), build(True, argocd_version, upgrade_from)
+                ),
             )
         )
     return plan
