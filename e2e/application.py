@@ -216,6 +216,18 @@ class Application:
         """The last operation's state, whoever started it (empty before the first)."""
         return self.status().get("operationState", {})
 
+    def hook_running(self) -> Outcome:
+        """The operation's status has a hook (the migration Job) running: what a controller
+        that starts now reads back. (Killed within seconds of creating the Job, before it
+        had written that, the next controller started the operation over: it deleted the
+        running Job, BeforeHookCreation, and ran the migration again in a new one.)"""
+        state = self.operation_state()
+        results = state.get("syncResult", {}).get("resources", [])
+        hooks = [r for r in results if r.get("hookType")]
+        if state.get("phase") == "Running" and any(h.get("hookPhase") == "Running" for h in hooks):
+            return succeeded(f"hook Running: {state.get('message')}")
+        return pending(f"a running hook in the status, is {state.get('phase')}: {hooks}")
+
     def healthy_and_synced(self) -> Outcome:
         status = self.status()
         health = status.get("health", {}).get("status")

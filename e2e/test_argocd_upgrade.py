@@ -1,23 +1,33 @@
 """Before every Argo CD upgrade: does the hook still do what the post relies on?
 
-Argo CD N-1 runs the app's migration: the newest release pinned in the minor before the
-session's (v3.5 under v3.6: v3.4 reworked hook finalizers and termination, #25916 and
-#26286; v3.6 the operation queue, #28619, and how the operation state is written, #28778).
-Argo CD is upgraded in place the way its upgrade docs say (`kubectl apply --server-side
---force-conflicts` of the new release's manifest); then the post's promises are checked
-again: a sync replaces the Job and leaves the new one, a failing migration holds the
-rollout. Argo CD 3.x puts a finalizer on hook objects
-while they run (argocd.argoproj.io/hook-finalizer): one left on a Job would make the next
-BeforeHookCreation delete hang.
+N-1 is the newest release pinned in the minor before the session's (v3.5 under v3.6: v3.4
+reworked hook finalizers and termination, #25916 and #26286; v3.6 the operation queue,
+#28619, and how the operation state is written, #28778). Argo CD is upgraded in place the
+way its upgrade docs say (`kubectl apply --server-side --force-conflicts` of the new
+release's manifest); then the post's promises are checked again: a sync replaces the Job
+and leaves the new one, a failing migration holds the rollout. Argo CD 3.x puts a
+finalizer on hook objects while they run (argocd.argoproj.io/hook-finalizer): one left on
+a Job would make the next BeforeHookCreation delete hang.
+
+Upgrades happen while applications sync: a migration waiting on a lock when the new
+controller takes over is picked up from the Application's status (as after a restart,
+e2e/test_the_controller.py). And teams roll a failed upgrade back: the same promises hold
+under N-1 put back over N.
 """
 
 from collections.abc import Callable, Iterator
 
 import pytest
+from kubernetes import client
 
 from e2e import argocd as argocd_install
 from e2e.bookshop import Bookshop
 from e2e.conftest import Cluster
+from e2e.in_flight import (
+    commit_and_let_its_migration_wait,
+    ended_on_the_same_job,
+    next_commit_auto_syncs_in_a_new_job,
+)
 
 pytestmark = [pytest.mark.scenario, pytest.mark.argocd, pytest.mark.reinstalls_argocd]
 
@@ -77,19 +87,88 @@ def test_the_hook_behaves_the_same_after_an_in_place_upgrade(
     assert shop.migration_job().metadata.uid == job_of_n_minus_1.metadata.uid
     assert jobs_with_hook_finalizer(shop) == []
 
-    # And syncing the same revision again replaces the Job, and only the new one is left
+    # And the hook does what it did: a re-sync replaces the Job, a failing migration
+    # holds the rollout
+    the_hook_still_replaces_the_job_and_holds_a_failing_rollout(shop, job_of_n_minus_1)
+    # And no Job is left with a hook finalizer
+    assert jobs_with_hook_finalizer(shop) == []
+
+
+def test_a_migration_in_flight_during_the_upgrade_finishes_under_the_new_argocd(
+    previous: str,
+    argocd: str,
+    argocd_at: Callable[[str], None],
+    deploy_bookshop: Callable[..., Bookshop],
+) -> None:
+    # Given Argo CD N-1, v2.0 deployed with auto-sync on, and a transaction holding a lock
+    # that v3.1's migration needs
+    argocd_at(previous)
+    shop = deploy_bookshop("v2.0")
+    shop.enable_auto_sync()
+    with shop.holding_lock("bookshop_book"):
+        # When v3.1 is committed, and auto-sync's migration waits on the lock
+        v3_1 = commit_and_let_its_migration_wait(shop, "v3.1")
+        # And Argo CD is upgraded in place to N meanwhile
+        argocd_at(argocd)
+    # And the lock frees
+
+    # Then the operation ends under N, having waited on that same Job (its completion, a
+    # change of a managed resource, queues the operation: controller/appcontroller.go,
+    # handleObjectUpdated; at the latest the Application's resync does)
+    ended_on_the_same_job(shop, v3_1, timeout=400)
+    # And no hook finalizer is left on anything in the app's namespace
+    assert objects_with_hook_finalizer(shop) == []
+    # And the next commit still auto-syncs, its migration in a new Job
+    next_commit_auto_syncs_in_a_new_job(shop, v3_1, "v4.0")
+
+
+def test_after_a_downgrade_the_hook_behaves_the_same(
+    previous: str,
+    argocd: str,
+    argocd_at: Callable[[str], None],
+    deploy_bookshop: Callable[..., Bookshop],
+) -> None:
+    """A team rolls a failed upgrade back: N-1 put in place over N, the same way."""
+    # Given Argo CD N, and v2.0 deployed through its hook
+    shop = deploy_bookshop("v2.0")
+    job_of_n = shop.migration_job()
+
+    # When Argo CD is downgraded in place to N-1
+    argocd_at(previous)
+
+    # Then the hook does what it did: a re-sync replaces the Job, a failing migration
+    # holds the rollout
+    the_hook_still_replaces_the_job_and_holds_a_failing_rollout(shop, job_of_n)
+    # And no Job is left with a hook finalizer
+    assert jobs_with_hook_finalizer(shop) == []
+
+
+def the_hook_still_replaces_the_job_and_holds_a_failing_rollout(
+    shop: Bookshop, job_before: client.V1Job
+) -> None:
+    """Syncing the same revision again replaces the Job, and only the new one is left; a
+    failing migration (v3.0) holds the rollout and leaves the database as it was."""
     again = shop.sync(shop.app.status()["sync"]["revision"])
     assert again.phase == "Succeeded", again.message
     replaced = shop.migration_job()
-    assert replaced.metadata.uid != job_of_n_minus_1.metadata.uid
+    assert replaced.metadata.uid != job_before.metadata.uid
     assert [j.metadata.uid for j in shop.migration_jobs()] == [replaced.metadata.uid]
 
-    # And a failing migration still holds the rollout and leaves the database as it was
     before, generation = shop.fingerprint(), shop.deployment().metadata.generation
     failed = shop.deploy("v3.0")
     assert failed.phase == "Failed", failed.message
     assert failed.hook()["hookPhase"] == "Failed"
     assert shop.deployment().metadata.generation == generation
     assert shop.fingerprint() == before
-    # And no Job is left with a hook finalizer
-    assert jobs_with_hook_finalizer(shop) == []
+
+
+def objects_with_hook_finalizer(shop: Bookshop) -> list[str]:
+    """Jobs and pods of the app's namespace that still carry Argo CD's hook finalizer."""
+    jobs = shop.kube.batch.list_namespaced_job(shop.namespace).items
+    pods = shop.kube.core.list_namespaced_pod(shop.namespace).items
+    return [
+        f"{kind}/{item.metadata.name}"
+        for kind, items in (("job", jobs), ("pod", pods))
+        for item in items
+        if argocd_install.HOOK_FINALIZER in (item.metadata.finalizers or [])
+    ]

@@ -29,6 +29,11 @@ import pytest
 from e2e.bookshop import Bookshop
 from e2e.conftest import Cluster
 from e2e.controller import SYNC_TIMEOUT, Controller
+from e2e.in_flight import (
+    commit_and_let_its_migration_wait,
+    ended_on_the_same_job,
+    next_commit_auto_syncs_in_a_new_job,
+)
 from e2e.kubectl import Kubectl
 from e2e.waits import Outcome, holds, pending, succeeded, wait_until
 from e2e.workers import ArgoCDLock
@@ -59,11 +64,7 @@ def test_a_restarted_controller_resumes_the_sync_on_the_same_migration_job(
     with shop.holding_lock("bookshop_book"):
         # When v3.1 is committed, and auto-sync's migration waits on the lock, as the
         # Application's status says
-        v3_1 = shop.release("v3.1")
-        shop.app.refresh()
-        wait_until(lambda: hook_running(shop), 180, "v3.1's migration to run, in the status")
-        job = shop.migration_job().metadata.uid
-        started = shop.app.operation_state()["startedAt"]
+        v3_1 = commit_and_let_its_migration_wait(shop, "v3.1")
         # And the application controller's pod is deleted (`kubectl delete pod`)
         controller.delete_pod()
         back = time.monotonic()
@@ -74,25 +75,14 @@ def test_a_restarted_controller_resumes_the_sync_on_the_same_migration_job(
         wait_until(lambda: resumed(controller, shop), 300, "the new controller to resume")
         record_property("controller_resumed_after_s", round(time.monotonic() - back))
         state = shop.app.operation_state()
-        assert (state["phase"], state["startedAt"]) == ("Running", started), state
-        assert shop.migration_job().metadata.uid == job
+        assert (state["phase"], state["startedAt"]) == ("Running", v3_1.started), state
+        assert shop.migration_job().metadata.uid == v3_1.job
 
     # When the lock is released
     # Then the sync ends Succeeded, with finishedAt set, having waited on that one Job
-    wait_until(lambda: shop.app.operation_ended(v3_1), 300, "the resumed sync to end")
-    state = shop.app.operation_state()
-    assert (state["phase"], state["startedAt"]) == ("Succeeded", started), state
-    assert state.get("finishedAt"), state
-    assert shop.migration_job().metadata.uid == job
-    wait_until(lambda: shop.rolled_out("v3.1"), 300, "v3.1 to roll out")
-
+    ended_on_the_same_job(shop, v3_1)
     # And the next commit still auto-syncs, its migration in a new Job (#29636)
-    v4_0 = shop.release("v4.0")
-    shop.app.refresh()
-    wait_until(lambda: shop.app.operation_ended(v4_0), 300, "auto-sync of v4.0 to end")
-    assert shop.app.operation_state()["phase"] == "Succeeded", shop.app.operation_state()
-    assert shop.migration_job().metadata.uid != job
-    wait_until(lambda: shop.rolled_out("v4.0"), 300, "v4.0 to roll out")
+    next_commit_auto_syncs_in_a_new_job(shop, v3_1, "v4.0")
 
 
 def test_the_controllers_sync_timeout_terminates_a_stuck_migration(
@@ -122,18 +112,6 @@ def test_the_controllers_sync_timeout_terminates_a_stuck_migration(
     # And the app was not rolled out, nothing migrated
     assert holds(shop.still_on("v2.0", generation))
     assert shop.fingerprint() == before
-
-
-def hook_running(shop: Bookshop) -> Outcome:
-    """The operation's status has the migration Job as a running hook: what a controller
-    that starts now reads back. (Killed within seconds of creating the Job, before it had
-    written that, the next controller started the operation over here: it deleted the
-    running Job, BeforeHookCreation, and ran the migration again in a new one.)"""
-    state = shop.app.operation_state()
-    hooks = [r for r in state.get("syncResult", {}).get("resources", []) if r.get("hookType")]
-    if state.get("phase") == "Running" and any(h.get("hookPhase") == "Running" for h in hooks):
-        return succeeded(f"hook Running: {state.get('message')}")
-    return pending(f"a running hook in the status, is {state.get('phase')}: {hooks}")
 
 
 def resumed(controller: Controller, shop: Bookshop) -> Outcome:
