@@ -16,11 +16,13 @@ under N-1 put back over N.
 """
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client
 
 from e2e import argocd as argocd_install
+from e2e import upgrade_report
 from e2e.bookshop import Bookshop
 from e2e.conftest import Cluster
 from e2e.in_flight import (
@@ -28,6 +30,7 @@ from e2e.in_flight import (
     ended_on_the_same_job,
     next_commit_auto_syncs_in_a_new_job,
 )
+from harness.plugin import Options
 
 pytestmark = [pytest.mark.scenario, pytest.mark.argocd, pytest.mark.reinstalls_argocd]
 
@@ -73,12 +76,16 @@ def test_the_hook_behaves_the_same_after_an_in_place_upgrade(
     argocd: str,
     argocd_at: Callable[[str], None],
     deploy_bookshop: Callable[..., Bookshop],
+    options: Options,
 ) -> None:
+    """And the upgrade report: the hook's figures on N-1 and on N, side by side."""
     # Given Argo CD N-1, and v2.0 deployed through its hook
     argocd_at(previous)
     shop = deploy_bookshop("v2.0")
     job_of_n_minus_1 = shop.migration_job()
     assert job_of_n_minus_1.status.succeeded == 1
+    # And the hook measured on N-1, in an app of its own
+    on_previous = upgrade_report.measure(deploy_bookshop("v2.0"), previous)
 
     # When Argo CD is upgraded in place to N
     argocd_at(argocd)
@@ -92,6 +99,9 @@ def test_the_hook_behaves_the_same_after_an_in_place_upgrade(
     the_hook_still_replaces_the_job_and_holds_a_failing_rollout(shop, job_of_n_minus_1)
     # And no Job is left with a hook finalizer
     assert jobs_with_hook_finalizer(shop) == []
+    # And the same figures on N go beside N-1's in artifacts/upgrade-report.md
+    on_current = upgrade_report.measure(deploy_bookshop("v2.0"), argocd)
+    upgrade_report.write(on_previous, on_current, Path(options.artifacts_dir))
 
 
 def test_a_migration_in_flight_during_the_upgrade_finishes_under_the_new_argocd(

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from harness import ROOT
-from images import hosttools
+from images import argocd_refs, hosttools
 from images.pins import pins
 
 WORKFLOWS = ROOT / ".github/workflows"
@@ -97,3 +97,43 @@ def test_the_nightly_saves_its_go_caches_when_a_leg_fails() -> None:
     save = uses["actions/cache/save"]
     assert save["if"].startswith("always()"), save["if"]
     assert "argocd-migration-e2e/go" in save["with"]["path"]
+
+
+def nightly_legs() -> list[dict[str, str]]:
+    """The matrix's default legs, as GitHub expands them (exclude, then include)."""
+    matrix = nightly()["jobs"]["e2e"]["strategy"]["matrix"]
+    legs = [
+        {"argocd": argocd, "images": images}
+        for argocd in matrix_default(matrix["argocd"])
+        for images in matrix_default(matrix["images"])
+    ]
+    legs = [leg for leg in legs if not any(leg.items() >= x.items() for x in matrix["exclude"])]
+    for extra in matrix["include"]:
+        for leg in legs:
+            if all(leg.get(k, v) == v for k, v in extra.items()):
+                leg.update(extra)
+    return legs
+
+
+def minor(version: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", version)[:2])
+
+
+def test_every_nightly_leg_upgrades_across_a_minor() -> None:
+    """No upgrade leg may pass by skipping: each has an N-1 of an older minor, and the
+    source legs the gitops-engine source that N-1 is built with."""
+    steps = {step.get("name"): step for step in nightly()["jobs"]["e2e"]["steps"]}
+    legs = nightly_legs()
+    assert {(leg["argocd"], leg["images"]) for leg in legs} == {
+        ("v3.6.1", "public"),
+        ("v3.6.1", "source"),
+        ("master", "source"),
+    }
+    for leg in legs:
+        previous = leg.get("upgrade_from") or argocd_refs.upgrade_from(leg["argocd"], "public")
+        assert previous, leg
+        if leg["argocd"] != "master":
+            assert minor(previous) < minor(leg["argocd"]), leg
+        if leg["images"] == "source" and argocd_refs.needs_given_source(previous):
+            assert "gitops-engine" in steps["Nested gitops-engine sources"]["run"]
+            assert "--gitops-engine-source" in steps["End-to-end suite"]["run"]
