@@ -12,7 +12,13 @@ from e2e.argocd import NAMESPACE as ARGOCD_NAMESPACE
 from e2e.bookshop import Bookshop
 
 # What a run writes to the artifacts folder besides JUnit XML (which it overwrites).
-RUN_FILES = ("timings.jsonl", "timings.md", "time-to-fail.json")
+RUN_FILES = (
+    "timings.jsonl",
+    "timings.md",
+    "time-to-fail.json",
+    "upgrade-report.md",
+    "upgrade-report.json",
+)
 RUN_FILE_PATTERNS = ("argocd-cli-*.log",)  # every argocd command of a session, per worker
 
 
