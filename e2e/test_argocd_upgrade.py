@@ -63,73 +63,47 @@ def argocd_at(
         install_argocd(argocd)
 
 
-def jobs_with_hook_finalizer(shop: Bookshop) -> list[str]:
-    return [
-        job.metadata.name
-        for job in shop.migration_jobs()
-        if argocd_install.HOOK_FINALIZER in (job.metadata.finalizers or [])
-    ]
-
-
-def test_the_hook_behaves_the_same_after_an_in_place_upgrade(
+def test_an_upgrade_leaves_an_idle_app_be_and_finishes_a_migration_in_flight_under_n(
     previous: str,
     argocd: str,
     argocd_at: Callable[[str], None],
     deploy_bookshop: Callable[..., Bookshop],
     options: Options,
 ) -> None:
-    """And the upgrade report: the hook's figures on N-1 and on N, side by side."""
-    # Given Argo CD N-1, and v2.0 deployed through its hook
+    """An upgrade meets apps in every state: one idle, one mid-migration. On the way, the
+    upgrade report: the hook's figures on N-1 and on N, side by side."""
+    # Given Argo CD N-1, and an idle app at v2.0, deployed through its hook
     argocd_at(previous)
-    shop = deploy_bookshop("v2.0")
-    job_of_n_minus_1 = shop.migration_job()
+    idle = deploy_bookshop("v2.0")
+    job_of_n_minus_1 = idle.migration_job()
     assert job_of_n_minus_1.status.succeeded == 1
     # And the hook measured on N-1, in an app of its own
     on_previous = upgrade_report.measure(deploy_bookshop("v2.0"), previous)
-
-    # When Argo CD is upgraded in place to N
-    argocd_at(argocd)
-
-    # Then the upgrade alone ran no sync: the same Job, without a hook finalizer
-    assert shop.migration_job().metadata.uid == job_of_n_minus_1.metadata.uid
-    assert jobs_with_hook_finalizer(shop) == []
-
-    # And the hook does what it did: a re-sync replaces the Job, a failing migration
-    # holds the rollout
-    the_hook_still_replaces_the_job_and_holds_a_failing_rollout(shop, job_of_n_minus_1)
-    # And no Job is left with a hook finalizer
-    assert jobs_with_hook_finalizer(shop) == []
-    # And the same figures on N go beside N-1's in artifacts/upgrade-report.md
-    on_current = upgrade_report.measure(deploy_bookshop("v2.0"), argocd)
-    upgrade_report.write(on_previous, on_current, Path(options.artifacts_dir))
-
-
-def test_a_migration_in_flight_during_the_upgrade_finishes_under_the_new_argocd(
-    previous: str,
-    argocd: str,
-    argocd_at: Callable[[str], None],
-    deploy_bookshop: Callable[..., Bookshop],
-) -> None:
-    # Given Argo CD N-1, v2.0 deployed with auto-sync on, and a transaction holding a lock
-    # that v3.1's migration needs
-    argocd_at(previous)
-    shop = deploy_bookshop("v2.0")
-    shop.enable_auto_sync()
-    with shop.holding_lock("bookshop_book"):
-        # When v3.1 is committed, and auto-sync's migration waits on the lock
-        v3_1 = commit_and_let_its_migration_wait(shop, "v3.1")
-        # And Argo CD is upgraded in place to N meanwhile
+    # And an app with auto-sync on, and a transaction holding a lock v3.1's migration needs
+    busy = deploy_bookshop("v2.0")
+    busy.enable_auto_sync()
+    with busy.holding_lock("bookshop_book"):
+        # And v3.1 committed, its migration waiting on the lock
+        v3_1 = commit_and_let_its_migration_wait(busy, "v3.1")
+        # When Argo CD is upgraded in place to N
         argocd_at(argocd)
     # And the lock frees
 
-    # Then the operation ends under N, having waited on that same Job (its completion, a
-    # change of a managed resource, queues the operation: controller/appcontroller.go,
-    # handleObjectUpdated; at the latest the Application's resync does)
-    ended_on_the_same_job(shop, v3_1, timeout=400)
-    # And no hook finalizer is left on anything in the app's namespace
-    assert objects_with_hook_finalizer(shop) == []
+    # Then the upgrade ran no sync of the idle app: the same Job is there
+    assert idle.migration_job().metadata.uid == job_of_n_minus_1.metadata.uid
+    # And the operation in flight ends under N, having waited on that same Job (its
+    # completion, a change of a managed resource, queues the operation: controller/
+    # appcontroller.go, handleObjectUpdated; at the latest the Application's resync does)
+    ended_on_the_same_job(busy, v3_1, timeout=400)
+    # And no hook finalizer is left on anything in either app's namespace
+    assert objects_with_hook_finalizer(idle) == objects_with_hook_finalizer(busy) == []
     # And the next commit still auto-syncs, its migration in a new Job
-    next_commit_auto_syncs_in_a_new_job(shop, v3_1, "v4.0")
+    next_commit_auto_syncs_in_a_new_job(busy, v3_1, "v4.0")
+    # And on the idle app the hook does what it did (a failing migration holds the
+    # rollout, the next release replaces the Job), measured as on N-1: the upgrade report
+    on_current = upgrade_report.measure(idle, argocd)
+    upgrade_report.write(on_previous, on_current, Path(options.artifacts_dir))
+    assert objects_with_hook_finalizer(idle) == []
 
 
 def test_after_a_downgrade_the_hook_behaves_the_same(
@@ -150,7 +124,7 @@ def test_after_a_downgrade_the_hook_behaves_the_same(
     # holds the rollout
     the_hook_still_replaces_the_job_and_holds_a_failing_rollout(shop, job_of_n)
     # And no Job is left with a hook finalizer
-    assert jobs_with_hook_finalizer(shop) == []
+    assert objects_with_hook_finalizer(shop) == []
 
 
 def the_hook_still_replaces_the_job_and_holds_a_failing_rollout(
