@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ from kubernetes.config.config_exception import ConfigException
 from pytest_kind import KindCluster
 
 from e2e import argocd as argocd_install
-from e2e import bookshop, cli, diagnostics, gitserver, timetofail, timings, workers
+from e2e import bookshop, cli, diagnostics, gitserver, kept, timetofail, timings, workers
 from e2e import cluster as clusters
 from e2e.cli import ArgoCDCLI
 from e2e.kube import Kube, namespace, unique_name
@@ -395,6 +396,7 @@ class Bookshops:
     workdir: Path
     artifacts: Path
     argocd_lock: ArgoCDLock
+    session: str  # labels its namespaces, so a later run on a kept cluster can tell them
     _spare: Future[bookshop.Bookshop] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _provisioner: ThreadPoolExecutor = field(
@@ -466,7 +468,10 @@ class Bookshops:
 
     def _with_database(self, hint: str, *, durable: bool = False) -> bookshop.Bookshop:
         name = unique_name(f"e2e-{hint[:24]}".rstrip("-_")).replace("_", "-").lower()
-        self.kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+        labels = kept.label(self.session)
+        self.kube.core.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
+        )
         branch = gitserver.Branch(self.kubectl, self.workdir / name, name)
         shop = bookshop.Bookshop(
             self.kube,
@@ -494,7 +499,12 @@ def bookshops(
     tmp_path_factory: pytest.TempPathFactory,
     options: Options,
     argocd_lock: ArgoCDLock,
+    share: Share,
+    testrun_uid: str,
 ) -> Iterator[Bookshops]:
+    """On a kept cluster, what earlier runs left there goes first (e2e/kept.py)."""
+    free = partial(kept.free_earlier_runs, cluster.kube, testrun_uid)
+    share.once("freeing what earlier runs left", free)
     shops = Bookshops(
         cluster.kube,
         kubectl,
@@ -503,6 +513,7 @@ def bookshops(
         tmp_path_factory.mktemp("git"),
         Path(options.artifacts_dir),
         argocd_lock,
+        testrun_uid,
     )
     yield shops
     shops.close()
@@ -531,7 +542,9 @@ def deploy_bookshop(
     timings.record(made, request.node.name, time.monotonic() - started, Path(options.artifacts_dir))
     failed = request.node.stash.get(FAILED, False)
     for shop in made:
-        if not (failed and options.keep_cluster):  # kept for inspection
+        if failed and options.keep_cluster:  # kept for inspection, within bounds
+            kept.keep(shop.kube, shop.namespace, request.node.name, Path(options.artifacts_dir))
+        else:
             bookshops.remove(shop)
 
 
@@ -740,9 +753,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"time to fail with the default back-off not measured: {MEASURE_TIME_TO_FAIL} "
             "measures it (about 11 minutes)"
         )
-    artifacts = Path(terminalreporter.config.stash[OPTIONS_KEY].artifacts_dir)
+    options = terminalreporter.config.stash[OPTIONS_KEY]
+    artifacts = Path(options.artifacts_dir)
     table = timings.markdown(artifacts)
     if table:
         (artifacts / "timings.md").write_text(table)
         terminalreporter.write_sep("-", f"timings (also {artifacts / 'timings.md'})")
         terminalreporter.write(table)
+    for line in kept.summary(artifacts, options.cluster_name):
+        terminalreporter.write_line(line)

@@ -8,11 +8,12 @@ from pathlib import Path
 import yaml
 from kubernetes.client.exceptions import ApiException
 
+from e2e import kept
 from e2e.argocd import NAMESPACE as ARGOCD_NAMESPACE
 from e2e.bookshop import Bookshop
 
 # What a run writes to the artifacts folder besides JUnit XML (which it overwrites).
-RUN_FILES = ("timings.jsonl", "timings.md", "time-to-fail.json")
+RUN_FILES = ("timings.jsonl", "timings.md", "time-to-fail.json", kept.LIST)
 RUN_FILE_PATTERNS = ("argocd-cli-*.log",)  # every argocd command of a session, per worker
 
 
