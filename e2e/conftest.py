@@ -21,7 +21,7 @@ from kubernetes.config.config_exception import ConfigException
 from pytest_kind import KindCluster
 
 from e2e import argocd as argocd_install
-from e2e import bookshop, cli, diagnostics, gitserver, kept, timetofail, timings, workers
+from e2e import bookshop, cli, cpu, diagnostics, gitserver, kept, timetofail, timings, workers
 from e2e import cluster as clusters
 from e2e.cli import ArgoCDCLI
 from e2e.kube import Kube, namespace, unique_name
@@ -48,6 +48,11 @@ class Cluster:
     kind: KindCluster | None  # None for an existing cluster given by --kubeconfig
     artifacts: Path  # where the session's phases are timed (timings.jsonl)
     preloaded: frozenset[str] = frozenset()  # images its node image already holds
+
+    @property
+    def node(self) -> str | None:
+        """Its node's container (kind names it so); None for one given by --kubeconfig."""
+        return f"{self.name}-control-plane" if self.kind else None
 
     def load_images(self, *tags: str) -> None:
         """Make images built on this machine available to the node, on both paths, since
@@ -521,12 +526,14 @@ def bookshops(
 
 @pytest.fixture
 def deploy_bookshop(
-    request: pytest.FixtureRequest, bookshops: Bookshops, options: Options
+    request: pytest.FixtureRequest, bookshops: Bookshops, options: Options, cluster: Cluster
 ) -> Iterator[Callable[..., bookshop.Bookshop]]:
     """Given: the app at a first release (deployed unless deploy=False), as
-    `deploy_bookshop(release="v1.0", variant="hardened", deploy=True)`."""
+    `deploy_bookshop(release="v1.0", variant="hardened", deploy=True)`. Timed, and its CPU
+    measured (e2e/cpu.py), from here to the end of its teardown's record."""
     made: list[bookshop.Bookshop] = request.node.stash.setdefault(BOOKSHOPS, [])
     started = time.monotonic()
+    meter = cpu.Meter(cluster.node).start()
 
     items = request.session.items
     later = items[items.index(request.node) + 1 :] if request.node in items else []
@@ -539,7 +546,15 @@ def deploy_bookshop(
         return shop
 
     yield make
-    timings.record(made, request.node.name, time.monotonic() - started, Path(options.artifacts_dir))
+    budget = request.node.get_closest_marker("cpu_budget")
+    timings.record(
+        made,
+        request.node.name,
+        time.monotonic() - started,
+        Path(options.artifacts_dir),
+        cpu=meter.stop(),
+        budget=budget.args[0] if budget else cpu.BUDGET_S,
+    )
     failed = request.node.stash.get(FAILED, False)
     for shop in made:
         if failed and options.keep_cluster:  # kept for inspection, within bounds
