@@ -192,6 +192,7 @@ def create(name: str, tools: Tools, *, reuse: bool) -> KindCluster:
     config.write_text(kind_config(host_has_cgroup_v1()))
     if reuse:
         log.info("reusing kept kind cluster %s", name)
+        adopt_kubeconfig(cluster, tools.kind)
     cluster.create(config)
     mirror = public.registry_mirror()
     if mirror:
@@ -249,6 +250,29 @@ def attach(name: str, tools: Tools) -> KindCluster:
     return KindCluster(
         name, image=tools.node_image, kind_path=tools.kind, kubectl_path=tools.kubectl
     )
+
+
+def adopt_kubeconfig(cluster: KindCluster, kind: Path) -> None:
+    """A cluster kept by another checkout has its kubeconfig in that checkout's
+    .pytest-kind/; pytest-kind-ng would read an empty file here (pykube's "argument of type
+    'NoneType' is not iterable"). kind knows it: `kind get kubeconfig`."""
+    path = cluster.kubeconfig_path
+    if path.exists() and path.stat().st_size > 0:
+        return
+    got = subprocess.run(
+        [str(kind), "get", "kubeconfig", "--name", cluster.name],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if got.returncode != 0:
+        raise ClusterError(
+            f"kind has no kubeconfig for the kept cluster {cluster.name}: {got.stderr.strip()}"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(0o600)
+    path.write_text(got.stdout)
+    log.info("took the kept cluster %s's kubeconfig from kind", cluster.name)
 
 
 def delete_cluster(name: str, kind: Path, settle: float = 3.0) -> None:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ from kubernetes.config.config_exception import ConfigException
 from pytest_kind import KindCluster
 
 from e2e import argocd as argocd_install
-from e2e import bookshop, cli, diagnostics, gitserver, timetofail, timings, workers
+from e2e import bookshop, cli, cpu, diagnostics, gitserver, kept, timetofail, timings, workers
 from e2e import cluster as clusters
 from e2e.cli import ArgoCDCLI
 from e2e.kube import Kube, namespace, unique_name
@@ -47,6 +48,11 @@ class Cluster:
     kind: KindCluster | None  # None for an existing cluster given by --kubeconfig
     artifacts: Path  # where the session's phases are timed (timings.jsonl)
     preloaded: frozenset[str] = frozenset()  # images its node image already holds
+
+    @property
+    def node(self) -> str | None:
+        """Its node's container (kind names it so); None for one given by --kubeconfig."""
+        return f"{self.name}-control-plane" if self.kind else None
 
     def load_images(self, *tags: str) -> None:
         """Make images built on this machine available to the node, on both paths, since
@@ -426,6 +432,7 @@ class Bookshops:
     workdir: Path
     artifacts: Path
     argocd_lock: ArgoCDLock
+    session: str  # labels its namespaces, so a later run on a kept cluster can tell them
     _spare: Future[bookshop.Bookshop] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _provisioner: ThreadPoolExecutor = field(
@@ -497,7 +504,10 @@ class Bookshops:
 
     def _with_database(self, hint: str, *, durable: bool = False) -> bookshop.Bookshop:
         name = unique_name(f"e2e-{hint[:24]}".rstrip("-_")).replace("_", "-").lower()
-        self.kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+        labels = kept.label(self.session)
+        self.kube.core.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
+        )
         branch = gitserver.Branch(self.kubectl, self.workdir / name, name)
         shop = bookshop.Bookshop(
             self.kube,
@@ -525,7 +535,12 @@ def bookshops(
     tmp_path_factory: pytest.TempPathFactory,
     options: Options,
     argocd_lock: ArgoCDLock,
+    share: Share,
+    testrun_uid: str,
 ) -> Iterator[Bookshops]:
+    """On a kept cluster, what earlier runs left there goes first (e2e/kept.py)."""
+    free = partial(kept.free_earlier_runs, cluster.kube, testrun_uid)
+    share.once("freeing what earlier runs left", free)
     shops = Bookshops(
         cluster.kube,
         kubectl,
@@ -534,6 +549,7 @@ def bookshops(
         tmp_path_factory.mktemp("git"),
         Path(options.artifacts_dir),
         argocd_lock,
+        testrun_uid,
     )
     yield shops
     shops.close()
@@ -541,12 +557,14 @@ def bookshops(
 
 @pytest.fixture
 def deploy_bookshop(
-    request: pytest.FixtureRequest, bookshops: Bookshops, options: Options
+    request: pytest.FixtureRequest, bookshops: Bookshops, options: Options, cluster: Cluster
 ) -> Iterator[Callable[..., bookshop.Bookshop]]:
     """Given: the app at a first release (deployed unless deploy=False), as
-    `deploy_bookshop(release="v1.0", variant="hardened", deploy=True)`."""
+    `deploy_bookshop(release="v1.0", variant="hardened", deploy=True)`. Timed, and its CPU
+    measured (e2e/cpu.py), from here to the end of its teardown's record."""
     made: list[bookshop.Bookshop] = request.node.stash.setdefault(BOOKSHOPS, [])
     started = time.monotonic()
+    meter = cpu.Meter(cluster.node).start()
 
     items = request.session.items
     later = items[items.index(request.node) + 1 :] if request.node in items else []
@@ -559,10 +577,20 @@ def deploy_bookshop(
         return shop
 
     yield make
-    timings.record(made, request.node.name, time.monotonic() - started, Path(options.artifacts_dir))
+    budget = request.node.get_closest_marker("cpu_budget")
+    timings.record(
+        made,
+        request.node.name,
+        time.monotonic() - started,
+        Path(options.artifacts_dir),
+        cpu=meter.stop(),
+        budget=budget.args[0] if budget else cpu.BUDGET_S,
+    )
     failed = request.node.stash.get(FAILED, False)
     for shop in made:
-        if not (failed and options.keep_cluster):  # kept for inspection
+        if failed and options.keep_cluster:  # kept for inspection, within bounds
+            kept.keep(shop.kube, shop.namespace, request.node.name, Path(options.artifacts_dir))
+        else:
             bookshops.remove(shop)
 
 
@@ -776,9 +804,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"time to fail with the default back-off not measured: {MEASURE_TIME_TO_FAIL} "
             "measures it (about 11 minutes)"
         )
-    artifacts = Path(terminalreporter.config.stash[OPTIONS_KEY].artifacts_dir)
+    options = terminalreporter.config.stash[OPTIONS_KEY]
+    artifacts = Path(options.artifacts_dir)
     table = timings.markdown(artifacts)
     if table:
         (artifacts / "timings.md").write_text(table)
         terminalreporter.write_sep("-", f"timings (also {artifacts / 'timings.md'})")
         terminalreporter.write(table)
+    for line in kept.summary(artifacts, options.cluster_name):
+        terminalreporter.write_line(line)

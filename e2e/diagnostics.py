@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 from kubernetes.client.exceptions import ApiException
 
+from e2e import kept
 from e2e.argocd import NAMESPACE as ARGOCD_NAMESPACE
 from e2e.bookshop import Bookshop
 
@@ -18,6 +19,7 @@ RUN_FILES = (
     "time-to-fail.json",
     "upgrade-report.md",
     "upgrade-report.json",
+    kept.LIST,
 )
 RUN_FILE_PATTERNS = ("argocd-cli-*.log",)  # every argocd command of a session, per worker
 

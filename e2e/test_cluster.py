@@ -5,6 +5,7 @@ the CNI plugins, local-path-provisioner) was built on this machine, so these are
 tests that prove those builds, not just their compilation.
 """
 
+import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -202,6 +203,39 @@ def test_a_taken_cluster_name_fails_at_once(
     assert run.returncode != 0
     nested.assert_one_reason(output, f"a kind cluster named {cluster.name!r} already exists")
     assert "images: " not in output, "it looked at its images before checking the name"
+
+
+def test_a_kept_cluster_is_used_from_another_checkout(
+    cluster: Cluster, options: Options, image_path: str, tmp_path: Path
+) -> None:
+    """A user keeps a cluster in one clone and reproduces a scenario from a second: that
+    one has no kubeconfig of it in its .pytest-kind/, and takes it from kind."""
+    if cluster.kind is None:
+        pytest.skip("the session's cluster is not a kind cluster of the suite's (--kubeconfig)")
+    second = copy_of_the_checkout(tmp_path / "second-clone")
+    args = [*nested.passed_on(options, image_path), "-n0", "--keep-cluster"]
+    run = subprocess.run(
+        nested.command(tmp_path / "artifacts", *args, "--cluster-name", cluster.name),
+        cwd=second, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-3000:]
+    assert output.splitlines()[-1].count("1 passed"), output[-3000:]
+    assert (second / clusters.folder(cluster.name) / "kubeconfig").stat().st_size > 0
+
+
+def copy_of_the_checkout(to: Path) -> Path:
+    """What a fresh clone holds: the files git tracks (and new ones not ignored), as they
+    are in this checkout; none of its .pytest-kind/, .tox/ or artifacts/."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (to / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, to / name)
+    return to
 
 
 @nested.SESSIONS

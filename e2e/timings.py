@@ -12,6 +12,7 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
+from e2e import cpu
 from e2e.bookshop import Bookshop
 from images import progress
 
@@ -45,9 +46,21 @@ def of_sync(shop: Bookshop, index: int) -> dict[str, Any]:
     }
 
 
-def record(shops: list[Bookshop], test: str, duration: float, folder: Path) -> None:
+def record(
+    shops: list[Bookshop],
+    test: str,
+    duration: float,
+    folder: Path,
+    *,
+    cpu: dict[str, Any] | None = None,
+    budget: float | None = None,
+) -> None:
+    """A scenario's syncs, and (metered) its CPU readings and budget (e2e/cpu.py)."""
     rows = [{"test": test, **of_sync(shop, i)} for shop in shops for i in range(len(shop.syncs))]
-    _append(folder, {"test": test, "duration_s": round(duration, 1), "syncs": rows})
+    entry = {"test": test, "duration_s": round(duration, 1), "syncs": rows}
+    if cpu is not None:
+        entry |= {"cpu": cpu, "cpu_budget_s": budget}
+    _append(folder, entry)
 
 
 _open = threading.local()  # .inner: per phase this thread times, innermost last: inner time
@@ -111,9 +124,11 @@ def markdown(folder: Path) -> str:
         lines += [f"| {name} | {seconds:g} |" for name, seconds in totals.items()]
         tables.append("\n".join(lines) + "\n")
     if timed := scenarios(entries):
+        costs = cpu_costs(timed)
         lines = [
-            "| scenario | s | syncs: phase (hook start / hook end / sync end / rollout, s) |",
-            "|---|---|---|",
+            "| scenario | s | CPU s (node + suite) | syncs: phase (hook start / hook end / "
+            "sync end / rollout, s) |",
+            "|---|---|---|---|",
         ]
         for entry in timed:
             syncs = "; ".join(
@@ -121,9 +136,32 @@ def markdown(folder: Path) -> str:
                 f"{_n(s['sync_finished_s'])}/{_n(s['rolled_out_s'])})"
                 for s in entry["syncs"]
             )
-            lines.append(f"| {entry['test']} | {entry['duration_s']} | {syncs} |")
-        tables.append("\n".join(lines) + "\n")
+            spent = _cpu_cell(entry, costs)
+            lines.append(f"| {entry['test']} | {entry['duration_s']} | {spent} | {syncs} |")
+        totals = {test: node + own for test, (node, own) in costs.items()}
+        notes = [cpu.summary(totals)] if totals else []
+        notes += [
+            f"over its CPU budget: {e['test']}, {totals[e['test']]:.0f} s of "
+            f"{e['cpu_budget_s']:g} s"
+            for e in timed
+            if e["test"] in totals and totals[e["test"]] > e["cpu_budget_s"]
+        ]
+        tables.append("\n".join(lines) + "\n" + "".join(f"\n{note}\n" for note in notes))
     return "\n".join(tables)
+
+
+def cpu_costs(timed: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+    """(node share, suite) CPU-seconds of each metered scenario (e2e/cpu.py)."""
+    readings = {e["test"]: e["cpu"] for e in timed if "cpu" in e}
+    node = cpu.node_shares(readings)
+    return {test: (node.get(test, 0.0), r["own_s"]) for test, r in readings.items()}
+
+
+def _cpu_cell(entry: dict[str, Any], costs: dict[str, tuple[float, float]]) -> str:
+    if entry["test"] not in costs:
+        return "-"
+    node, own = costs[entry["test"]]
+    return f"{node + own:.1f} ({node:.1f} + {own:.1f})"
 
 
 def _n(value: float | None) -> str:
