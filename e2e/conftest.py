@@ -151,7 +151,10 @@ def _new_cluster(
     """A kind cluster from the session's node image, ready for pods; deleted afterwards
     unless kept. Times creating it, not the session it serves."""
     tools: clusters.Tools = request.getfixturevalue("cluster_tools")
-    node_image, preloaded = request.getfixturevalue("session_node_image")
+    if exists:  # kept: its node has what earlier runs loaded, which `kind load` skips
+        node_image, preloaded = tools.node_image, frozenset[str]()
+    else:
+        node_image, preloaded = request.getfixturevalue("session_node_image")
     tools = dataclasses.replace(tools, node_image=node_image)
     with contextlib.ExitStack() as stack:
         with timings.phase("cluster create", Path(options.artifacts_dir)):
@@ -724,7 +727,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     terminal = config.stash[TERMINAL_KEY]
     progress.use(running.heard, status_line(terminal))
     try:
-        _check_at_once(options)
+        reusing = _check_at_once(options)
         path, notice = resolve_image_path(options.images)
         if notice:
             progress.say(f"notice: {notice}")
@@ -734,25 +737,27 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             progress.say(f"notice: {upgrade_notice}")
         if path == "source" and upgrade:
             argocd_refs.release(upgrade)  # its sources at hand, or one line now
-        make_all(session_targets(path, version, upgrade, options.kind_image))
+        plan = session_targets(path, version, upgrade, options.kind_image, new_cluster=not reusing)
+        make_all(plan)
     except (BuildError, clusters.ClusterError, ConfigException) as err:
         pytest.exit(str(err), returncode=1)
     finally:
         progress.use(running.heard)
 
 
-def _check_at_once(options: Options) -> None:
+def _check_at_once(options: Options) -> bool:
     """What fails in one line before anything is built: Docker, the cluster's name, an
-    existing cluster that does not answer."""
+    existing cluster that does not answer. Returns whether the session reuses a cluster."""
     engine.client()
     if options.kubeconfig:
         kube = Kube.from_kubeconfig(Path(options.kubeconfig))
         clusters.check_reachable(kube.api, options.kubeconfig)
-    else:
-        clusters.check_name(options.cluster_name, keep=options.keep_cluster)
-        shortfall = clusters.inotify_shortfall()
-        if shortfall:
-            progress.say(f"notice: {shortfall}")
+        return True
+    exists = clusters.check_name(options.cluster_name, keep=options.keep_cluster)
+    shortfall = clusters.inotify_shortfall()
+    if shortfall:
+        progress.say(f"notice: {shortfall}")
+    return exists
 
 
 @pytest.hookimpl(trylast=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from kubernetes.client.exceptions import ApiException
 
-from e2e.argocd import NAMESPACE
+from e2e.argocd import NAMESPACE, forget_installed
 from e2e.kube import Kube, condition
 from e2e.kubectl import Kubectl
 from e2e.waits import Outcome, pending, succeeded, wait_until
@@ -57,6 +57,7 @@ class Controller:
     def set_params(self, params: dict[str, str | None], timeout: float = 180) -> None:
         """Set (or, for None, remove) argocd-cmd-params-cm entries, then restart the
         controller and wait for its rollout, as the docs say to."""
+        forget_installed(self.kube)  # no longer what the manifest says
         patch = json.dumps({"data": params})
         self.kubectl("patch", "configmap", PARAMS, "-n", NAMESPACE, "--type=merge", "-p", patch)
         workload = f"statefulset/{STATEFULSET}"

@@ -79,11 +79,17 @@ class Target:
 
 
 def targets(
-    image_path: str, argocd_version: str, upgrade_from: str | None, kind_image: str | None = None
+    image_path: str,
+    argocd_version: str,
+    upgrade_from: str | None,
+    kind_image: str | None = None,
+    *,
+    new_cluster: bool = True,
 ) -> list[Target]:
     """Everything an e2e session builds or downloads, in the order it is made: what the
     controller makes before any worker starts, so a cold run shows its progress in one
-    place and no worker waits on another's build."""
+    place and no worker waits on another's build. A session that reuses a cluster needs
+    no node image."""
     source = image_path == "source"
     python = workloads.python_base if source else workloads.python_public
     plan = [Target(f"kind {pins()['kind']['version']}", lambda: hosttools.kind(image_path))]
@@ -122,7 +128,7 @@ def targets(
     ]
     plan.append(Target("Git server", lambda: workloads.git_server(image_path)))
     plan += [Target(f"the app {r}", lambda r=r: app_release(r, python())) for r in releases()]
-    if source and not kind_image:
+    if source and not kind_image and new_cluster:
         plan.append(
             Target(
                 "node image with the session's images",
