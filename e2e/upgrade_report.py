@@ -49,7 +49,8 @@ def measure(shop: Bookshop, version: str, tries: int = TERMINATE_TRIES) -> HookM
     assert failing.hook()["hookPhase"] == "Failed", failing.hook()
     assert shop.deployment().metadata.generation == generation
     assert shop.fingerprint() == database
-    messages["hook failed"] = failing.message
+    messages["sync failed"] = failing.message
+    messages["hook failed (its resource)"] = failing.hook().get("message", "")
     time_to_fail = _seconds(failing.state["finishedAt"]) - _seconds(failing.state["startedAt"])
 
     before = shop.migration_job().metadata.uid
