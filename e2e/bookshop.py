@@ -25,11 +25,12 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from e2e import gitserver
+from e2e import gitserver, shared_postgres
 from e2e.application import Application, Sync
 from e2e.cli import ArgoCDCLI
 from e2e.kube import Kube, condition, job_ended, unscheduled
 from e2e.kubectl import Kubectl
+from e2e.shared_postgres import SharedPostgres
 from e2e.waits import Outcome, failed, pending, succeeded, wait_until
 from harness import ROOT
 from sample_django_app import harness
@@ -41,11 +42,17 @@ ONE_SECOND = datetime.timedelta(seconds=1)  # object timestamps have second reso
 # The tag committed while only Postgres is synced: the app's Application does not exist yet.
 POSTGRES_ONLY = "v1.0"
 CPU_10M = {"requests": {"cpu": "10m"}}
+# And room for the session's scenarios on the shared server (e2e/shared_postgres.py).
+POSTGRES_CONTAINER = {
+    "name": "postgres",
+    "resources": CPU_10M,
+    "args": ["-c", "max_connections=200"],
+}
 POSTGRES_CPU = {
     "apiVersion": "apps/v1",
     "kind": "StatefulSet",
     "metadata": {"name": "postgres"},
-    "spec": {"template": {"spec": {"containers": [{"name": "postgres", "resources": CPU_10M}]}}},
+    "spec": {"template": {"spec": {"containers": [POSTGRES_CONTAINER]}}},
 }
 # The scenarios' databases live as long as their pod: persistence is not what they prove,
 # and manifests/postgres' PersistentVolumeClaim costs the node local-path-provisioner's
@@ -85,10 +92,17 @@ class Bookshop:
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     syncs: list[Sync] = field(default_factory=list)
     durable_database: bool = False  # Postgres' data on its claim, as in manifests/postgres
+    # Its database: on a Postgres of its own (the Service `postgres` in its namespace), or
+    # on the session's shared server (e2e/shared_postgres.py; use_shared_database).
+    db_name: str = DB_NAME
+    db_user: str = DB_USER
+    db_host: str = "postgres"  # as its pods reach the server
+    db_namespace: str = ""  # where the server's Service is: its own namespace by default
 
     def __post_init__(self) -> None:
         self.app = Application(self.kube, self.cli, self.namespace)
         self.postgres = Application(self.kube, self.cli, f"{self.namespace}-postgres")
+        self.db_namespace = self.db_namespace or self.namespace
 
     # -- given ---------------------------------------------------------------------------
 
@@ -101,7 +115,13 @@ class Bookshop:
     def provision_database(self) -> None:
         """Secrets (never in Git), and Postgres in an Application of its own, synced and
         Healthy before the app's first PreSync hook needs it."""
-        self._create_secrets()
+        credentials = {
+            "POSTGRES_USER": self.db_user,
+            "POSTGRES_DB": self.db_name,
+            "POSTGRES_PASSWORD": self.password,
+        }
+        self._create_secret("postgres-credentials", credentials)
+        self._create_settings()
         revision = self.release(POSTGRES_ONLY)
         self._create_application(self.postgres, "bookshop-postgres")
         self.postgres.sync(revision)
@@ -130,26 +150,24 @@ class Bookshop:
         for application in (self.app, self.postgres):
             application.delete()
 
-    def _create_secrets(self) -> None:
-        db = harness.Database("postgres", 5432, DB_NAME, DB_USER, self.password)
-        for name, data in (
-            (
-                "postgres-credentials",
-                {
-                    "POSTGRES_USER": DB_USER,
-                    "POSTGRES_DB": DB_NAME,
-                    "POSTGRES_PASSWORD": self.password,
-                },
-            ),
-            (
-                "django-settings",
-                {"settings.py": harness.render_settings(db, secrets.token_urlsafe(32))},
-            ),
-        ):
-            self.kube.core.create_namespaced_secret(
-                self.namespace,
-                client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data=data),
-            )
+    def use_shared_database(self, shared: "SharedPostgres") -> None:
+        """A database and role of its own on the session's server, and the app's
+        settings Secret pointing at them: no Postgres in its namespace."""
+        self.db_name = self.db_user = shared.create(self.namespace, self.password)
+        self.db_host, self.db_namespace = shared_postgres.HOST, shared_postgres.NAMESPACE
+        self._create_settings()
+
+    def _create_settings(self) -> None:
+        """The settings.py the app and its Job mount (never in Git)."""
+        db = harness.Database(self.db_host, 5432, self.db_name, self.db_user, self.password)
+        settings = harness.render_settings(db, secrets.token_urlsafe(32))
+        self._create_secret("django-settings", {"settings.py": settings})
+
+    def _create_secret(self, name: str, data: dict[str, str]) -> None:
+        self.kube.core.create_namespaced_secret(
+            self.namespace,
+            client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data=data),
+        )
 
     # -- when ----------------------------------------------------------------------------
 
@@ -390,8 +408,8 @@ class Bookshop:
 
     @contextlib.contextmanager
     def database(self) -> Iterator[harness.Database]:
-        with self.kubectl.port_forward(self.namespace, "service/postgres", 5432) as port:
-            yield harness.Database("127.0.0.1", port, DB_NAME, DB_USER, self.password)
+        with self.kubectl.port_forward(self.db_namespace, "service/postgres", 5432) as port:
+            yield harness.Database("127.0.0.1", port, self.db_name, self.db_user, self.password)
 
     @contextlib.contextmanager
     def holding_lock(self, table: str) -> Iterator[None]:

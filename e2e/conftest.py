@@ -21,13 +21,24 @@ from kubernetes.config.config_exception import ConfigException
 from pytest_kind import KindCluster
 
 from e2e import argocd as argocd_install
-from e2e import bookshop, cli, cpu, diagnostics, gitserver, kept, timetofail, timings, workers
+from e2e import (
+    bookshop,
+    cli,
+    cpu,
+    diagnostics,
+    gitserver,
+    kept,
+    shared_postgres,
+    timetofail,
+    timings,
+    workers,
+)
 from e2e import cluster as clusters
 from e2e.cli import ArgoCDCLI
-from e2e.kube import Kube, namespace, unique_name
+from e2e.kube import Kube, namespace, namespace_gone, unique_name
 from e2e.kubectl import Kubectl
 from e2e.running import RunningTests
-from e2e.waits import wait_until
+from e2e.waits import State, wait_until
 from e2e.workers import ArgoCDLock, Share
 from harness.plugin import OPTIONS_KEY, TERMINAL_KEY, Options, progress_to_terminal, status_line
 from images import argocd as argocd_images
@@ -422,11 +433,12 @@ def app_images(
 
 @dataclass
 class Bookshops:
-    """Makes the app under test, each in a namespace and Applications of its own.
+    """Makes the app under test, each in a namespace and Applications of its own, its
+    database on the session's shared Postgres server (e2e/shared_postgres.py), or on a
+    Postgres of its own when the scenario is about Postgres itself (durable_database).
 
-    Every scenario starts with a Postgres of its own, synced and Healthy, which takes a
-    while; so the next one is provisioned in the background while the current scenario
-    runs (its namespace is then named e2e-shop-…, annotated with the scenario)."""
+    The next scenario's namespace is made in the background while the current one runs
+    (it is then named e2e-shop-…, annotated with the scenario)."""
 
     kube: Kube
     kubectl: Kubectl
@@ -436,6 +448,7 @@ class Bookshops:
     artifacts: Path
     argocd_lock: ArgoCDLock
     session: str  # labels its namespaces, so a later run on a kept cluster can tell them
+    shared: shared_postgres.SharedPostgres | None = None  # once shared_server() is up
     _spare: Future[bookshop.Bookshop] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _provisioner: ThreadPoolExecutor = field(
@@ -479,6 +492,8 @@ class Bookshops:
         with self.argocd_lock.shared():  # its Applications go through Argo CD
             shop.tear_down()
         self.kube.core.delete_namespace(shop.namespace)
+        if self.shared and shop.db_namespace == shared_postgres.NAMESPACE:
+            self.shared.drop(shop.db_name)
 
     def provision_spare(self) -> None:
         with self._lock:
@@ -522,9 +537,49 @@ class Bookshops:
             branch,
             durable_database=durable,
         )
-        with self.argocd_lock.shared():  # also when provisioned ahead, between scenarios
-            shop.provision_database()
+        if durable:
+            with self.argocd_lock.shared():  # its Postgres is an Application of its own
+                shop.provision_database()
+        else:
+            assert self.shared, "the shared Postgres server is set up with the bookshops"
+            shop.use_shared_database(self.shared)
         return shop
+
+    def shared_server(self) -> str:
+        """The scenarios' Postgres server, Synced and Healthy: a kept cluster's, or one
+        deployed now (its Application in e2e-postgres, as a scenario's own would be); the
+        superuser's password."""
+        password = shared_postgres.existing_password(self.kube)
+        server = self._server(password or shared_postgres.new_password())
+        if password is not None:
+            if server.postgres.healthy_and_synced()[0] is State.SUCCEEDED:
+                return password
+            kept.remove(self.kube, shared_postgres.NAMESPACE)  # half made: anew
+            wait_until(
+                lambda: namespace_gone(self.kube, shared_postgres.NAMESPACE),
+                180,
+                "the half-made shared Postgres' namespace to be gone",
+            )
+            server = self._server(shared_postgres.new_password())
+        self.kube.core.create_namespace(shared_postgres.namespace_object())
+        with self.argocd_lock.shared():
+            server.provision_database()
+        return server.password
+
+    def _server(self, password: str) -> bookshop.Bookshop:
+        name = shared_postgres.NAMESPACE
+        return bookshop.Bookshop(
+            self.kube,
+            self.kubectl,
+            self.cli,
+            name,
+            "hardened",
+            self.images,
+            gitserver.Branch(self.kubectl, self.workdir / name, name, force=True),
+            password=password,
+            db_name=shared_postgres.SUPERUSER,
+            db_user=shared_postgres.SUPERUSER,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -541,7 +596,9 @@ def bookshops(
     share: Share,
     testrun_uid: str,
 ) -> Iterator[Bookshops]:
-    """On a kept cluster, what earlier runs left there goes first (e2e/kept.py)."""
+    """On a kept cluster, what earlier runs left there goes first (e2e/kept.py), and the
+    scenarios' Postgres server is there (e2e/shared_postgres.py), with no database of a
+    namespace that is gone."""
     free = partial(kept.free_earlier_runs, cluster.kube, testrun_uid)
     share.once("freeing what earlier runs left", free)
     shops = Bookshops(
@@ -554,6 +611,9 @@ def bookshops(
         argocd_lock,
         testrun_uid,
     )
+    password = share.once("the scenarios' Postgres server", shops.shared_server)
+    shops.shared = shared_postgres.SharedPostgres(cluster.kube, kubectl, password)
+    share.once("dropping the databases of namespaces gone", shops.shared.drop_orphans)
     yield shops
     shops.close()
 

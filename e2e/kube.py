@@ -154,3 +154,13 @@ def deployment_available(kube: Kube, namespace: str, name: str) -> Outcome:
     return pending(
         f"deployment {namespace}/{name} available, has {ready}/{want} ready, {updated} updated"
     )
+
+
+def namespace_gone(kube: Kube, name: str) -> Outcome:
+    try:
+        namespace = kube.core.read_namespace(name)
+    except ApiException as err:
+        if err.status == 404:
+            return succeeded(f"namespace {name} is gone")
+        raise
+    return pending(f"namespace {name} to be gone, is {namespace.status.phase}")
