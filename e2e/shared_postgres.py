@@ -90,7 +90,11 @@ class SharedPostgres:
                     "SELECT datname FROM pg_database WHERE datname LIKE %s", (PREFIX + "%",)
                 )
             ]
-        live = {ns.metadata.name for ns in self.kube.core.list_namespace().items}
+        live = {
+            ns.metadata.name
+            for ns in self.kube.core.list_namespace().items
+            if ns.metadata.deletion_timestamp is None  # on its way out: gone
+        }
         orphans = [name for name in ours if namespace_of(name) not in live]
         self.drop(*orphans)
         return orphans
