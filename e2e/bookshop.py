@@ -46,7 +46,7 @@ CPU_10M = {"requests": {"cpu": "10m"}}
 POSTGRES_CONTAINER = {
     "name": "postgres",
     "resources": CPU_10M,
-    "args": ["-c", "max_connections=200"],
+    "args": ["postgres", "-c", "max_connections=200"],
 }
 POSTGRES_CPU = {
     "apiVersion": "apps/v1",
