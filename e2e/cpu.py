@@ -21,11 +21,13 @@ from docker.errors import DockerException
 
 from images import engine
 
-# What a scenario may cost, node and suite together, before the report says so: half of
-# what one cost on average before issue 21 (about 35 CPU-seconds). A scenario that waits
-# on Argo CD's back-off or a Job's deadline for minutes pays the idle cluster's share all
-# along, so it says what it needs (@pytest.mark.cpu_budget(seconds)).
-BUDGET_S = 18.0
+# What a scenario may cost, node and suite together, before the report says so: the
+# dearest plain scenario (one to three syncs) cost about 20 s in CI here with the shared
+# Postgres, the median 15 s. A scenario that waits minutes on Argo CD's back-off, a Job's
+# deadline or a new controller pays the cluster's share all along, or makes more apps,
+# so it says what it needs (@pytest.mark.cpu_budget(seconds)), about 1.5 times what it
+# cost then.
+BUDGET_S = 25.0
 
 
 def node_counter(node: str | None) -> int | None:

@@ -63,6 +63,7 @@ def argocd_at(
         install_argocd(argocd)
 
 
+@pytest.mark.cpu_budget(240)
 def test_an_upgrade_leaves_an_idle_app_be_and_finishes_a_migration_in_flight_under_n(
     previous: str,
     argocd: str,
@@ -106,6 +107,7 @@ def test_an_upgrade_leaves_an_idle_app_be_and_finishes_a_migration_in_flight_und
     assert objects_with_hook_finalizer(idle) == []
 
 
+@pytest.mark.cpu_budget(70)
 def test_after_a_downgrade_the_hook_behaves_the_same(
     previous: str,
     argocd: str,

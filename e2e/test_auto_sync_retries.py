@@ -25,6 +25,7 @@ DEFAULT_LIMIT = 5
 DEFAULT_BACKOFF_S = 5 + 10 + 20 + 40 + 80
 
 
+@pytest.mark.cpu_budget(220)
 def test_auto_sync_retries_a_broken_release_five_times_by_default(
     deploy_bookshop, record_property: Callable[[str, object], None]
 ) -> None:
@@ -58,6 +59,7 @@ def test_auto_sync_retries_a_broken_release_five_times_by_default(
     assert probe.statuses == {"200"}, probe.answers
 
 
+@pytest.mark.cpu_budget(100)
 @pytest.mark.parametrize("refresh", [True, False], ids=["with-retry-refresh", "without"])
 def test_a_fix_committed_while_a_broken_release_retries(deploy_bookshop, refresh: bool) -> None:
     # Given v2.0 deployed, auto-sync on with two retries, 15 s and 30 s after a failure

@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
 SLOW_ROLLOUT = {"spec": {"minReadySeconds": 45}}  # a new pod counts as available after 45 s
 
 
+@pytest.mark.cpu_budget(55)
 def test_a_release_committed_while_the_previous_rolls_out_migrates_under_the_one_before(
     deploy_bookshop,
 ) -> None:

@@ -119,6 +119,7 @@ def test_auto_sync_does_not_rerun_the_hook_on_an_unchanged_revision(deploy_books
     assert shop.migration_job().metadata.uid != job
 
 
+@pytest.mark.cpu_budget(40)
 def test_a_release_committed_while_the_migration_runs_waits_its_turn(deploy_bookshop) -> None:
     """Auto-sync starts no sync while one runs: a release pushed meanwhile neither stops
     the running migration nor is skipped; it deploys, hook and all, once the first is done."""
@@ -213,6 +214,7 @@ def test_the_fix_release_recovers(deploy_bookshop) -> None:
 TWO_RETRIES = ("--retry-limit", "2", "--retry-backoff-duration", "1s")
 
 
+@pytest.mark.cpu_budget(40)
 def test_a_sync_retry_runs_the_failing_migration_again_each_time_in_a_new_job(
     deploy_bookshop,
 ) -> None:

@@ -100,6 +100,7 @@ def test_terminating_does_not_stop_the_posts_migration_already_running(
     assert health["migrations"]["bookshop"].startswith("0004"), health
 
 
+@pytest.mark.cpu_budget(50)
 def test_deleting_the_running_migration_job_leaves_the_sync_to_its_deadline(
     deploy_bookshop,
 ) -> None:

@@ -50,6 +50,7 @@ def controller(cluster: Cluster, kubectl: Kubectl) -> Controller:
     return Controller(cluster.kube, kubectl)
 
 
+@pytest.mark.cpu_budget(100)
 @pytest.mark.reinstalls_argocd(shares_again=True)
 def test_a_restarted_controller_resumes_the_sync_on_the_same_migration_job(
     deploy_bookshop: Callable[..., Bookshop],
@@ -85,6 +86,7 @@ def test_a_restarted_controller_resumes_the_sync_on_the_same_migration_job(
     next_commit_auto_syncs_in_a_new_job(shop, v3_1, "v4.0")
 
 
+@pytest.mark.cpu_budget(45)
 def test_the_controllers_sync_timeout_terminates_a_stuck_migration(
     deploy_bookshop: Callable[..., Bookshop], controller: Controller
 ) -> None:
