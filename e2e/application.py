@@ -120,6 +120,14 @@ class Sync:
         return self
 
 
+def hook_running_in(state: dict[str, Any]) -> Outcome:
+    """The operation is Running, a hook of it Running, as this operation state says."""
+    hooks = [r for r in state.get("syncResult", {}).get("resources", []) if r.get("hookType")]
+    if state.get("phase") == "Running" and any(h.get("hookPhase") == "Running" for h in hooks):
+        return succeeded(f"hook Running: {state.get('message')}")
+    return pending(f"a running hook in the status, is {state.get('phase')}: {hooks}")
+
+
 @dataclass
 class Application:
     kube: Kube
@@ -221,12 +229,7 @@ class Application:
         that starts now reads back. (Killed within seconds of creating the Job, before it
         had written that, the next controller started the operation over: it deleted the
         running Job, BeforeHookCreation, and ran the migration again in a new one.)"""
-        state = self.operation_state()
-        results = state.get("syncResult", {}).get("resources", [])
-        hooks = [r for r in results if r.get("hookType")]
-        if state.get("phase") == "Running" and any(h.get("hookPhase") == "Running" for h in hooks):
-            return succeeded(f"hook Running: {state.get('message')}")
-        return pending(f"a running hook in the status, is {state.get('phase')}: {hooks}")
+        return hook_running_in(self.operation_state())
 
     def healthy_and_synced(self) -> Outcome:
         status = self.status()

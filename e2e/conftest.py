@@ -527,16 +527,7 @@ class Bookshops:
             client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
         )
         branch = gitserver.Branch(self.kubectl, self.workdir / name, name)
-        shop = bookshop.Bookshop(
-            self.kube,
-            self.kubectl,
-            self.cli,
-            name,
-            "hardened",
-            self.images,
-            branch,
-            durable_database=durable,
-        )
+        shop = self._bookshop(name, branch, durable_database=durable)
         if durable:
             with self.argocd_lock.shared():  # its Postgres is an Application of its own
                 shop.provision_database()
@@ -544,6 +535,11 @@ class Bookshops:
             assert self.shared, "the shared Postgres server is set up with the bookshops"
             shop.use_shared_database(self.shared)
         return shop
+
+    def _bookshop(self, name: str, branch: gitserver.Branch, **fields: Any) -> bookshop.Bookshop:
+        return bookshop.Bookshop(
+            self.kube, self.kubectl, self.cli, name, "hardened", self.images, branch, **fields
+        )
 
     def shared_server(self) -> str:
         """The scenarios' Postgres server, Synced and Healthy: a kept cluster's, or one
@@ -568,13 +564,8 @@ class Bookshops:
 
     def _server(self, password: str) -> bookshop.Bookshop:
         name = shared_postgres.NAMESPACE
-        return bookshop.Bookshop(
-            self.kube,
-            self.kubectl,
-            self.cli,
+        return self._bookshop(
             name,
-            "hardened",
-            self.images,
             gitserver.Branch(self.kubectl, self.workdir / name, name, force=True),
             password=password,
             db_name=shared_postgres.SUPERUSER,

@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
-from e2e.application import Sync
+from e2e.application import Sync, hook_running_in
 from e2e.bookshop import Bookshop
 from e2e.timeline import Timeline, image_of, is_web, job_finished
-from e2e.waits import Outcome, pending, succeeded, wait_until
+from e2e.waits import Outcome, wait_until
 
 TERMINATE_TRIES = 3
 LOCKED_TABLE = "bookshop_book"  # every release's migration after v2.0 alters it
@@ -86,11 +86,7 @@ def measure(shop: Bookshop, version: str, tries: int = TERMINATE_TRIES) -> HookM
 
 def hook_waiting(sync: Sync) -> Outcome:
     """This sync is Running, its hook Running, as the Application's status says."""
-    state = sync.current_state() or {}
-    hooks = [r for r in state.get("syncResult", {}).get("resources", []) if r.get("hookType")]
-    if state.get("phase") == "Running" and any(h.get("hookPhase") == "Running" for h in hooks):
-        return succeeded(f"hook Running: {state.get('message')}")
-    return pending(f"this sync's hook Running, is {state.get('phase')}: {hooks}")
+    return hook_running_in(sync.current_state() or {})
 
 
 def _seconds(stamp: str) -> float:
