@@ -46,6 +46,7 @@ def images(version: str) -> ArgoCDImages:
     release = argocd_refs.release(version)
     argocd_bin = gobuild.build(programs.argocd(version)) / "cmd"
     kustomize = gobuild.build(programs.kustomize(release.kustomize, release.go))
+    helm = gobuild.build(programs.helm(release.helm, release.go))
     src = source(version)
     argocd = dockerfile_image(
         "argocd",
@@ -53,6 +54,9 @@ def images(version: str) -> ArgoCDImages:
         files={
             "bin/argocd": argocd_bin,
             "bin/kustomize": kustomize / "kustomize",
+            # Where the release's Dockerfile copies it, /usr/local/bin/helm (v3.6.1's line 66,
+            # v3.5.1's line 60), at the version its hack/tool-versions.sh names (versions.toml).
+            "bin/helm": helm / "helm",
             "scripts/entrypoint.sh": src / "entrypoint.sh",
             "scripts/gpg-wrapper.sh": src / "hack/gpg-wrapper.sh",
             "scripts/git-verify-wrapper.sh": src / "hack/git-verify-wrapper.sh",

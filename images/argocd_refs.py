@@ -29,6 +29,7 @@ class ArgoCDRelease:
     gitops_engine_module: str  # the nested module the argo-cd zip leaves out
     gitops_engine_version: str
     kustomize: str
+    helm: str  # the Helm its image carries (Argo CD renders Helm charts with it)
     pinned: bool
     # v3.2 to v3.5: the nested module's source, given here (the proxy serves none)
     gitops_engine_source: upstream.LocalSource | None = None
@@ -55,6 +56,7 @@ def release(ref: str) -> ArgoCDRelease:
             engine_module,
             pinned["gitops_engine_version"],
             pinned.get("kustomize") or pins()["tools"]["kustomize"]["version"],
+            pinned.get("helm") or pins()["tools"]["helm"]["version"],
             pinned=True,
             gitops_engine_source=source,
         )
@@ -67,6 +69,7 @@ def release(ref: str) -> ArgoCDRelease:
         engine_module,
         engine_version,
         pins()["tools"]["kustomize"]["version"],
+        pins()["tools"]["helm"]["version"],
         pinned=False,
         gitops_engine_source=source,
     )

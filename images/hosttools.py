@@ -1,9 +1,10 @@
-"""The command-line tools the suite runs on the host: kind, kubectl, kustomize, actionlint.
+"""The command-line tools the suite runs on the host: kind, kubectl, kustomize, helm,
+actionlint.
 
 On the source path they are built here from their Go modules (pinned in versions.toml);
 on the public path the released binaries of the same versions are downloaded once and
-checked against the checksums their makers publish, except actionlint, which is built
-from its Go module on both paths.
+checked against the checksums their makers publish, except helm and actionlint, which are
+built from their Go modules on both paths.
 """
 
 import io
@@ -69,6 +70,15 @@ def kustomize(image_path: str) -> Path:
             partial.write_bytes(member.read())
             partial.rename(binary)
     return public.executable(binary)
+
+
+def helm(image_path: str) -> Path:
+    """The Helm that renders the chart as Helm itself would, built from its Go module: on
+    the source path the very build the default Argo CD image carries (the same recipe, so
+    one build), on the public path on the host, as actionlint (pure Go, no builder image)."""
+    tool = pins()["tools"]["helm"]
+    program = programs.helm(tool["version"], tool["go"])
+    return gobuild.build(program, on_host=image_path != "source") / "helm"
 
 
 def actionlint(image_path: str) -> Path:

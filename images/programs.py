@@ -215,3 +215,21 @@ def actionlint(version: str, go: str) -> GoProgram:
         # As its release build stamps it (no "v"); `actionlint -version` prints it.
         ldflags=f"-s -w -X {module}.version={version.lstrip('v')}",
     )
+
+
+def helm(version: str, go: str) -> GoProgram:
+    """Helm's CLI (cmd/helm) from its Go module: helm.sh/helm/v4 for Helm 4 (Argo CD 3.5
+    on), helm.sh/helm/v3 for Helm 3. Stamped as its Makefile stamps a tag's build (v4.3.1's
+    Makefile, lines 45-57: the version into internal/version, no "+unreleased" metadata;
+    the git commit is unknown here), so `helm version` names it."""
+    module = f"helm.sh/helm/v{version.lstrip('v').split('.')[0]}"
+    package = f"{module}/internal/version"
+    stamp = {"version": version, "gitTreeState": "clean"}
+    return GoProgram(
+        "helm",
+        module,
+        version,
+        (f"{module}/cmd/helm",),
+        go,
+        ldflags="-s -w " + " ".join(f"-X {package}.{k}={v}" for k, v in stamp.items()),
+    )
