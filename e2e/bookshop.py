@@ -30,6 +30,7 @@ from e2e.application import Application, Sync
 from e2e.cli import ArgoCDCLI
 from e2e.kube import Kube, condition, job_ended, unscheduled
 from e2e.kubectl import Kubectl
+from e2e.recording import Recorder
 from e2e.shared_postgres import SharedPostgres
 from e2e.waits import Outcome, failed, pending, succeeded, wait_until
 from harness import ROOT
@@ -92,6 +93,7 @@ class Bookshop:
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     syncs: list[Sync] = field(default_factory=list)
     durable_database: bool = False  # Postgres' data on its claim, as in manifests/postgres
+    recorder: Recorder | None = None  # the scenario's, once it has the namespace
     # Its database: on a Postgres of its own (the Service `postgres` in its namespace), or
     # on the session's shared server (e2e/shared_postgres.py; use_shared_database).
     db_name: str = DB_NAME
@@ -469,6 +471,8 @@ class Bookshop:
         """Keeps requesting `path` through the Service while the block runs."""
         with self.web() as server:
             probe = Probe(server.url + path)
+            if self.recorder is not None:
+                self.recorder.probes.append(probe)
             probe.start()
             try:
                 yield probe

@@ -28,6 +28,8 @@ from e2e import (
     diagnostics,
     gitserver,
     kept,
+    recording,
+    report,
     shared_postgres,
     timetofail,
     timings,
@@ -311,6 +313,7 @@ def argocd(
     install_argocd: Callable[..., None],
     kubectl: Kubectl,
     argocd_version: str,
+    image_path: str,
     request: pytest.FixtureRequest,
 ) -> str:
     """Argo CD installed (once per session) from its release's core-install.yaml. While
@@ -328,6 +331,13 @@ def argocd(
 
     share: Share = request.getfixturevalue("share")
     workers.set_up(request, share, "installing Argo CD", install)
+    report.write_session(
+        cluster.artifacts,
+        argocd=argocd_version,
+        kubernetes=client.VersionApi(cluster.kube.api).get_code().git_version,
+        image_path=image_path,
+        cluster=cluster.name,
+    )
     return argocd_version
 
 
@@ -472,6 +482,7 @@ class Bookshops:
         self.kube.core.patch_namespace(
             shop.namespace, {"metadata": {"annotations": {SCENARIO_ANNOTATION: hint}}}
         )
+        shop.recorder = recording.Recorder(self.kube, shop.namespace, shop.app.name).start()
         if spare_for_next:
             self.provision_spare()
         shop.variant = variant
@@ -489,6 +500,8 @@ class Bookshops:
         return shop
 
     def remove(self, shop: bookshop.Bookshop) -> None:
+        if shop.recorder is not None:
+            shop.recorder.stop()
         with self.argocd_lock.shared():  # its Applications go through Argo CD
             shop.tear_down()
         self.kube.core.delete_namespace(shop.namespace)
@@ -641,7 +654,12 @@ def deploy_bookshop(
         budget=budget.args[0] if budget else cpu.BUDGET_S,
     )
     failed = request.node.stash.get(FAILED, False)
+    outcome = request.node.stash.get(OUTCOME, "error")  # no call: its given failed
+    story = recording.story_of(getattr(request.node, "function", None))
     for shop in made:
+        if shop.recorder is not None:
+            shop.recorder.stop()
+            shop.recorder.write(Path(options.artifacts_dir), request.node.name, story, outcome)
         if failed and options.keep_cluster:  # kept for inspection, within bounds
             kept.keep(shop.kube, shop.namespace, request.node.name, Path(options.artifacts_dir))
         else:
@@ -650,7 +668,7 @@ def deploy_bookshop(
 
 @pytest.fixture(scope="session")
 def time_to_fail_legs(
-    bookshops: Bookshops, argocd_lock: ArgoCDLock
+    bookshops: Bookshops, argocd_lock: ArgoCDLock, options: Options
 ) -> Iterator[dict[str, timetofail.Leg]]:
     """The time-to-fail legs, running in the background from the session's start."""
     legs = timetofail.start(
@@ -658,8 +676,13 @@ def time_to_fail_legs(
         argocd_lock.shared,
     )
     yield legs
-    for leg in legs.values():
+    for label, leg in legs.items():
         leg.join(timeout=timetofail.TIMEOUT)
+        if leg.shop is not None and leg.shop.recorder is not None:
+            leg.shop.recorder.stop()
+            story = [f"Given v2.0 deployed; When broken v3.0 syncs ({label}): how long it holds"]
+            outcome = "error" if leg.error else "background"
+            leg.shop.recorder.write(Path(options.artifacts_dir), leg.name, story, outcome)
         if leg.shop is not None:
             bookshops.remove(leg.shop)
 
@@ -739,6 +762,7 @@ def pytest_configure(config: pytest.Config) -> None:
     folder = workers.share_dir(config)
     if folder is None:
         diagnostics.clear_previous(Path(config.stash[OPTIONS_KEY].artifacts_dir))
+        config.pluginmanager.register(report.Verdicts(), report.Verdicts.NAME)
     else:
         progress.use(workers.progress_writer(folder, config.workerinput["workerid"]))
 
@@ -833,14 +857,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 BOOKSHOPS = pytest.StashKey[list]()
 SCENARIO_ANNOTATION = "migration-e2e/scenario"
 FAILED = pytest.StashKey[bool]()
+OUTCOME = pytest.StashKey[str]()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     """On a failed scenario: evidence to the artifacts folder, a summary into the report."""
     report = yield
+    if report.when == "call":
+        item.stash[OUTCOME] = report.outcome
     if report.when == "call" and report.failed:
         item.stash[FAILED] = True
+        crash = getattr(report.longrepr, "reprcrash", None)
+        for shop in item.stash.get(BOOKSHOPS, []):
+            if shop.recorder is not None and crash is not None:
+                shop.recorder.mark(crash.lineno, crash.message.splitlines()[0], failed=True)
         artifacts = Path(item.config.stash[OPTIONS_KEY].artifacts_dir)
         for shop in item.stash.get(BOOKSHOPS, []):
             folder = diagnostics.folder_for(artifacts, item.name, shop.namespace)
@@ -852,7 +883,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     return report
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+def pytest_assertion_pass(item: pytest.Item, lineno: int, orig: str, expl: str) -> None:
+    """Where a scenario's assertions looked, for its timeline in the report."""
+    for shop in item.stash.get(BOOKSHOPS, []):
+        if shop.recorder is not None:
+            shop.recorder.mark(lineno, orig)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
     if workers.share_dir(terminalreporter.config):
         return  # the controller writes the table of every worker's timings
     if not terminalreporter.config.getoption(MEASURE_TIME_TO_FAIL):
@@ -869,3 +907,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write(table)
     for line in kept.summary(artifacts, options.cluster_name):
         terminalreporter.write_line(line)
+    verdicts = terminalreporter.config.pluginmanager.get_plugin(report.Verdicts.NAME)
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    page = report.write(artifacts, verdicts.results if verdicts else {}, interrupted=interrupted)
+    terminalreporter.write_line(f"report: {page}")

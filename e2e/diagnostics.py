@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from e2e import kept
+from e2e import kept, recording
 from e2e.argocd import NAMESPACE as ARGOCD_NAMESPACE
 from e2e.bookshop import Bookshop
 
@@ -19,6 +19,9 @@ RUN_FILES = (
     "time-to-fail.json",
     "upgrade-report.md",
     "upgrade-report.json",
+    "report.html",
+    "report-summary.md",
+    "session.json",
     kept.LIST,
 )
 RUN_FILE_PATTERNS = ("argocd-cli-*.log",)  # every argocd command of a session, per worker
@@ -41,6 +44,8 @@ def clear_previous(artifacts: Path) -> list[Path]:
     shaped as `folder_for` makes them (a test's folder holding e2e-* namespaces only)."""
     gone = [artifacts / name for name in RUN_FILES if (artifacts / name).is_file()]
     gone += [path for pattern in RUN_FILE_PATTERNS for path in artifacts.glob(pattern)]
+    if (artifacts / recording.FOLDER).is_dir():
+        gone.append(artifacts / recording.FOLDER)
     if artifacts.is_dir():
         for entry in artifacts.iterdir():
             if not entry.is_dir() or entry.is_symlink():

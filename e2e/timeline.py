@@ -11,12 +11,14 @@ import datetime
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
+from e2e.argocd import GROUP, VERSION
+from e2e.argocd import NAMESPACE as ARGOCD_NAMESPACE
 from e2e.kube import Kube, condition, job_ended
 
 
@@ -30,25 +32,68 @@ class Event:
 
     @property
     def uid(self) -> str:
-        return self.obj.metadata.uid
+        return _metadata(self.obj)["uid"]
+
+
+def _metadata(obj: Any) -> dict[str, Any]:
+    """name, uid, resourceVersion of a typed object or of a custom one (a dict)."""
+    if isinstance(obj, dict):
+        meta = obj["metadata"]
+        return {
+            "name": meta.get("name"),
+            "uid": meta.get("uid"),
+            "version": meta.get("resourceVersion"),
+        }
+    meta = obj.metadata
+    return {"name": meta.name, "uid": meta.uid, "version": meta.resource_version}
+
+
+def _list_version(listed: Any) -> str:
+    if isinstance(listed, dict):
+        return listed["metadata"]["resourceVersion"]
+    return listed.metadata.resource_version
+
+
+def _items(listed: Any) -> list[Any]:
+    return listed["items"] if isinstance(listed, dict) else listed.items
+
+
+@dataclass(frozen=True)
+class Lister:
+    call: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 class Timeline:
-    def __init__(self, kube: Kube, namespace: str) -> None:
+    """Also the Argo CD Application `application`, if named: its operation's phases as
+    they change (the report's sync lane)."""
+
+    def __init__(self, kube: Kube, namespace: str, application: str | None = None) -> None:
         self.kube, self.namespace = kube, namespace
         self.start = time.monotonic()
         self.started_at = datetime.datetime.now(datetime.UTC)
         self.events: list[Event] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        # The list calls themselves, not partials: the watch reads the model to return
+        # from the call's docstring.
+        listers: list[tuple[str, Lister]] = [
+            ("Job", Lister(kube.batch.list_namespaced_job, (namespace,))),
+            ("Deployment", Lister(kube.apps.list_namespaced_deployment, (namespace,))),
+            ("ReplicaSet", Lister(kube.apps.list_namespaced_replica_set, (namespace,))),
+            ("Pod", Lister(kube.core.list_namespaced_pod, (namespace,))),
+        ]
+        if application:
+            applications = Lister(
+                kube.custom.list_namespaced_custom_object,
+                (GROUP, VERSION, ARGOCD_NAMESPACE, "applications"),
+                {"field_selector": f"metadata.name={application}"},
+            )
+            listers.append(("Application", applications))
         self._threads = [
             threading.Thread(target=self._watch, args=(kind, lister), daemon=True)
-            for kind, lister in (
-                ("Job", kube.batch.list_namespaced_job),
-                ("Deployment", kube.apps.list_namespaced_deployment),
-                ("ReplicaSet", kube.apps.list_namespaced_replica_set),
-                ("Pod", kube.core.list_namespaced_pod),
-            )
+            for kind, lister in listers
         ]
 
     def __enter__(self) -> "Timeline":
@@ -64,25 +109,26 @@ class Timeline:
     def now(self) -> float:
         return time.monotonic() - self.start
 
-    def _watch(self, kind: str, lister: Callable[..., Any]) -> None:
+    def _watch(self, kind: str, lister: "Lister") -> None:
         version = ""
         while not self._stop.is_set():
             try:
                 if not version:
-                    listed = lister(self.namespace)
-                    version = listed.metadata.resource_version
-                    for obj in listed.items:
+                    listed = lister.call(*lister.args, **lister.kwargs)
+                    version = _list_version(listed)
+                    for obj in _items(listed):
                         self._record(kind, "ADDED", obj)
                 stream = watch.Watch().stream(
-                    lister,
-                    self.namespace,
+                    lister.call,
+                    *lister.args,
+                    **lister.kwargs,
                     resource_version=version,
                     timeout_seconds=5,
                     _request_timeout=15,
                 )
                 for change in stream:
                     obj = change["object"]
-                    version = obj.metadata.resource_version
+                    version = _metadata(obj)["version"]
                     self._record(kind, change["type"], obj)
                     if self._stop.is_set():
                         break
@@ -94,11 +140,15 @@ class Timeline:
 
     def _record(self, kind: str, type_: str, obj: Any) -> None:
         with self._lock:
-            self.events.append(Event(self.now(), kind, obj.metadata.name, type_, obj))
+            self.events.append(Event(self.now(), kind, _metadata(obj)["name"], type_, obj))
 
     def of(self, kind: str, since: float = 0.0) -> list[Event]:
         with self._lock:
             return [e for e in self.events if e.kind == kind and e.at >= since]
+
+    def of_all(self) -> list[Event]:
+        with self._lock:
+            return list(self.events)
 
     def first(
         self, kind: str, predicate: Callable[[Event], bool], since: float = 0.0

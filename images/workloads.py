@@ -21,10 +21,20 @@ def builder() -> str:
 def git_server(image_path: str = "source") -> str:
     """Built here on both paths: on the public one from the public Debian image, so it
     needs neither root nor debootstrap (a laptop, a hosted runner without sudo)."""
+    return _on_debian("gitserver", image_path)
+
+
+def browser(image_path: str = "source") -> str:
+    """Headless Chromium from Debian's packages (the report's browser test), built on
+    either path like the Git server; Debian's suite in versions.toml pins its version."""
+    return _on_debian("browser", image_path)
+
+
+def _on_debian(name: str, image_path: str) -> str:
     if image_path == "source":
-        return dockerfile_image("gitserver", "bookworm")
+        return dockerfile_image(name, "bookworm")
     base = public.pull(pins()["workloads"]["debian_public"])
-    return dockerfile_image("gitserver", "bookworm-public", buildargs={"BASE": base})
+    return dockerfile_image(name, "bookworm-public", buildargs={"BASE": base})
 
 
 def python_public() -> str:
