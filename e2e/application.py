@@ -54,15 +54,17 @@ class Sync:
         return self.state.get("message", "")
 
     def hook(self, kind: str = "Job", name: str = "db-migration") -> dict[str, Any] | None:
+        return next(iter(self.hooks(kind, name)), None)
+
+    def hooks(self, kind: str = "Job", name: str = "db-migration") -> list[dict[str, Any]]:
+        """The results of that hook, one per phase it ran in (a Helm hook for
+        `post-install,pre-upgrade` runs as PreSync and as PostSync)."""
         resources = self.state.get("syncResult", {}).get("resources", [])
-        return next(
-            (
-                r
-                for r in resources
-                if r.get("kind") == kind and r.get("name") == name and r.get("hookType")
-            ),
-            None,
-        )
+        return [
+            r
+            for r in resources
+            if r.get("kind") == kind and r.get("name") == name and r.get("hookType")
+        ]
 
     def current_state(self) -> dict[str, Any] | None:
         state = self.app.get().get("status", {}).get("operationState", {})

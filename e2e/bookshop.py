@@ -2,7 +2,8 @@
 scenario gives, changes and checks.
 
 A release is a commit on the scenario's branch (the overlay's `images:` tag, and any Job
-patch), a deploy is a sync of that commit; the database is read through a port-forward.
+patch; for the Helm chart, its values file's `image.tag` and any other value), a deploy
+is a sync of that commit; the database is read through a port-forward.
 """
 
 import collections
@@ -38,6 +39,9 @@ from sample_django_app import harness
 
 MANIFESTS = ROOT / "manifests"
 APPLICATIONS = MANIFESTS / "argocd/applications.yaml"
+# The variant that deploys the app from its Helm chart, not from an overlay of manifests/app.
+CHART = "chart"
+CHART_PATH = "manifests/chart/bookshop"
 DB_NAME = DB_USER = "bookshop"
 ONE_SECOND = datetime.timedelta(seconds=1)  # object timestamps have second resolution
 # The tag committed while only Postgres is synced: the app's Application does not exist yet.
@@ -71,6 +75,18 @@ DATA_IN_AN_EMPTY_DIR = [
 WEB = "app=django,component=web"
 
 
+def merged_values(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Values `over` on `base`: maps merged key by key, anything else replaced (null
+    too, which the chart reads as "not set")."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merged_values(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 @dataclass(frozen=True)
 class ImageNames:
     """Where the manifests' images come from in this cluster."""
@@ -85,7 +101,9 @@ class Bookshop:
     kubectl: Kubectl
     cli: ArgoCDCLI
     namespace: str
-    variant: str  # "seed" or "hardened": which migration Job the app's overlay has
+    # "seed" or "hardened": which migration Job the app's overlay has; "chart": the app
+    # from its Helm chart (manifests/chart/bookshop), its Job a Helm hook
+    variant: str
     images: ImageNames
     branch: gitserver.Branch
     app: Application = field(init=False)
@@ -100,6 +118,8 @@ class Bookshop:
     db_user: str = DB_USER
     db_host: str = "postgres"  # as its pods reach the server
     db_namespace: str = ""  # where the server's Service is: its own namespace by default
+    # The chart's values every release commits (the chart variant), besides image.tag.
+    chart_values: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.app = Application(self.kube, self.cli, self.namespace)
@@ -131,7 +151,11 @@ class Bookshop:
 
     def add_app(self, first_release: str) -> str:
         revision = self.release(first_release)
-        self._create_application(self.app, "bookshop", f"manifests/app/overlays/{self.variant}")
+        if self.variant == CHART:
+            self._create_application(self.app, "bookshop-chart")
+        else:
+            overlay = f"manifests/app/overlays/{self.variant}"
+            self._create_application(self.app, "bookshop", overlay)
         return revision
 
     def _create_application(
@@ -180,50 +204,81 @@ class Bookshop:
         job_patch: dict[str, Any] | None = None,
         deployment_patch: dict[str, Any] | None = None,
         resources: Sequence[dict[str, Any]] = (),
+        values: dict[str, Any] | None = None,
     ) -> str:
         """Commit the manifests at `tag` to the branch, with patches of the Job and the
-        Deployment and more resources of the app, if any; the sha."""
+        Deployment and more resources of the app, if any (the chart variant: its values,
+        `chart_values` and then `values` over the chart's own); the sha."""
         with tempfile.TemporaryDirectory() as tmp:
             tree = Path(tmp)
             shutil.copytree(MANIFESTS, tree / "manifests")
-            overlay = tree / "manifests/app/overlays" / self.variant
-            kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
-            kustomization["images"] = [
-                {"name": "my-django-app", "newName": self.images.app_repository, "newTag": tag}
-            ]
-            for (api_version, kind, name), patch in (
-                (("batch/v1", "Job", "db-migration"), job_patch),
-                (("apps/v1", "Deployment", "django"), deployment_patch),
-            ):
-                if patch:
-                    target = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}}
-                    metadata = {**target["metadata"], **patch.get("metadata", {})}
-                    path = f"{kind.lower()}-patch.yaml"
-                    (overlay / path).write_text(
-                        yaml.safe_dump({**patch, **target, "metadata": metadata})
-                    )
-                    kustomization.setdefault("patches", []).append({"path": path})
-            for number, resource in enumerate(resources):
-                path = f"resource-{number}.yaml"
-                (overlay / path).write_text(yaml.safe_dump(resource))
-                kustomization["resources"].append(path)
-            (overlay / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
-            postgres = tree / "manifests/postgres/kustomization.yaml"
-            pg = yaml.safe_load(postgres.read_text())
-            name, _, pg_tag = self.images.postgres.rpartition(":")
-            pg["images"] = [{"name": "postgres", "newName": name, "newTag": pg_tag}]
-            # Postgres is the app's infrastructure here, not under test: a CPU request of
-            # its own 10m rather than 100m, so that the scenarios' and the spares' seven or
-            # so databases leave the 2-CPU node room for the pods that are under test (at
-            # 100m, migration pods waited Pending: "Insufficient cpu").
-            (postgres.parent / "cpu-request.yaml").write_text(yaml.safe_dump(POSTGRES_CPU))
-            pg["patches"] = [{"path": "cpu-request.yaml"}]
-            if not self.durable_database:
-                (postgres.parent / "data.yaml").write_text(yaml.safe_dump(DATA_IN_AN_EMPTY_DIR))
-                target = {"kind": "StatefulSet", "name": "postgres"}
-                pg["patches"].append({"path": "data.yaml", "target": target})
-            postgres.write_text(yaml.safe_dump(pg))
+            if self.variant == CHART:
+                if job_patch or deployment_patch or resources:
+                    raise ValueError("the chart is released by its values, not by patches")
+                self._commit_chart_values(tree / CHART_PATH / "values.yaml", tag, values or {})
+            else:
+                self._kustomize_release(tree, tag, job_patch, deployment_patch, resources)
+            self._postgres_release(tree)
             return self.branch.commit(tree, f"release {tag} ({self.variant} Job)")
+
+    def _commit_chart_values(self, path: Path, tag: str, values: dict[str, Any]) -> None:
+        """The chart's values.yaml as a release commits it (what users do, or their CI:
+        image.tag bumped in Git, any other value beside it)."""
+        image = {"image": {"repository": self.images.app_repository, "tag": tag}}
+        merged = yaml.safe_load(path.read_text())
+        for layer in (self.chart_values, values, image):
+            merged = merged_values(merged, layer)
+        path.write_text(yaml.safe_dump(merged, sort_keys=False))
+
+    def _kustomize_release(
+        self,
+        tree: Path,
+        tag: str,
+        job_patch: dict[str, Any] | None,
+        deployment_patch: dict[str, Any] | None,
+        resources: Sequence[dict[str, Any]],
+    ) -> None:
+        """The overlay at `tag`, with its patches and more resources."""
+        overlay = tree / "manifests/app/overlays" / self.variant
+        kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+        kustomization["images"] = [
+            {"name": "my-django-app", "newName": self.images.app_repository, "newTag": tag}
+        ]
+        for (api_version, kind, name), patch in (
+            (("batch/v1", "Job", "db-migration"), job_patch),
+            (("apps/v1", "Deployment", "django"), deployment_patch),
+        ):
+            if patch:
+                target = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}}
+                metadata = {**target["metadata"], **patch.get("metadata", {})}
+                path = f"{kind.lower()}-patch.yaml"
+                (overlay / path).write_text(
+                    yaml.safe_dump({**patch, **target, "metadata": metadata})
+                )
+                kustomization.setdefault("patches", []).append({"path": path})
+        for number, resource in enumerate(resources):
+            path = f"resource-{number}.yaml"
+            (overlay / path).write_text(yaml.safe_dump(resource))
+            kustomization["resources"].append(path)
+        (overlay / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+
+    def _postgres_release(self, tree: Path) -> None:
+        """manifests/postgres as the scenarios run it."""
+        postgres = tree / "manifests/postgres/kustomization.yaml"
+        pg = yaml.safe_load(postgres.read_text())
+        name, _, pg_tag = self.images.postgres.rpartition(":")
+        pg["images"] = [{"name": "postgres", "newName": name, "newTag": pg_tag}]
+        # Postgres is the app's infrastructure here, not under test: a CPU request of
+        # its own 10m rather than 100m, so that the scenarios' and the spares' seven or
+        # so databases leave the 2-CPU node room for the pods that are under test (at
+        # 100m, migration pods waited Pending: "Insufficient cpu").
+        (postgres.parent / "cpu-request.yaml").write_text(yaml.safe_dump(POSTGRES_CPU))
+        pg["patches"] = [{"path": "cpu-request.yaml"}]
+        if not self.durable_database:
+            (postgres.parent / "data.yaml").write_text(yaml.safe_dump(DATA_IN_AN_EMPTY_DIR))
+            target = {"kind": "StatefulSet", "name": "postgres"}
+            pg["patches"].append({"path": "data.yaml", "target": target})
+        postgres.write_text(yaml.safe_dump(pg))
 
     def deploy(self, tag: str, *, timeout: float = 300, **release: Any) -> Sync:
         """Release `tag`, sync it to the end and, if the sync succeeded, wait for the

@@ -474,7 +474,10 @@ class Bookshops:
         deploy: bool = True,
         spare_for_next: bool = False,
         durable_database: bool = False,
+        chart_values: dict[str, Any] | None = None,
     ) -> bookshop.Bookshop:
+        """`variant="chart"`: the app from its Helm chart, with `chart_values` committed
+        in each release's values besides its image.tag."""
         if durable_database:  # the spare's database is not
             shop = self._with_database(hint, durable=True)
         else:
@@ -485,7 +488,7 @@ class Bookshops:
         shop.recorder = recording.Recorder(self.kube, shop.namespace, shop.app.name).start()
         if spare_for_next:
             self.provision_spare()
-        shop.variant = variant
+        shop.variant, shop.chart_values = variant, chart_values or {}
         revision = shop.add_app(release)
         if deploy:
             sync = shop.sync(revision)
@@ -627,7 +630,8 @@ def deploy_bookshop(
     request: pytest.FixtureRequest, bookshops: Bookshops, options: Options, cluster: Cluster
 ) -> Iterator[Callable[..., bookshop.Bookshop]]:
     """Given: the app at a first release (deployed unless deploy=False), as
-    `deploy_bookshop(release="v1.0", variant="hardened", deploy=True)`. Timed, and its CPU
+    `deploy_bookshop(release="v1.0", variant="hardened", deploy=True)` (variant="chart":
+    from the Helm chart, with `chart_values=`). Timed, and its CPU
     measured (e2e/cpu.py), from here to the end of its teardown's record."""
     made: list[bookshop.Bookshop] = request.node.stash.setdefault(BOOKSHOPS, [])
     started = time.monotonic()
