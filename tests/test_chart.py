@@ -4,6 +4,7 @@ kustomize makes of manifests/app/overlays/hardened, the migration Job a Helm hoo
 of an Argo CD one, and each of its switches renders what it says."""
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -190,3 +191,43 @@ def test_no_secret_is_rendered_and_the_service_never_selects_the_migration_pod(
     selector = the("Service", objects)["spec"]["selector"]
     job_labels = the("Job", objects)["spec"]["template"]["metadata"]["labels"]
     assert not selector.items() <= job_labels.items()
+
+
+class CommittedTree:
+    """A Git branch that keeps the last tree committed to it, in place of the server's."""
+
+    name = "e2e-chart"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def commit(self, tree: Path, message: str) -> str:
+        shutil.rmtree(self.folder, ignore_errors=True)
+        shutil.copytree(tree, self.folder)
+        return "0" * 40
+
+
+def test_a_release_of_the_chart_variant_commits_values_helm_renders(
+    helm: Path, helm_env: dict[str, str], tmp_path: Path
+) -> None:
+    """What the e2e scenarios commit (e2e/bookshop.py, variant "chart"): the chart's own
+    values.yaml with the release's image.tag, the scenario's values and the release's."""
+    from e2e.bookshop import CHART, CHART_PATH, Bookshop, ImageNames
+
+    committed = tmp_path / "branch"
+    images = ImageNames("migration-e2e.local/my-django-app", "postgres:15-bookworm")
+    branch = CommittedTree(committed)
+    shop = Bookshop(None, None, None, "e2e-chart", CHART, images, branch)  # no cluster
+    shop.chart_values = {"migration": {"helmHook": "post-install,pre-upgrade"}}
+    shop.release("v3.1", values={"migration": {"ttlSecondsAfterFinished": 0}})
+
+    result = run_helm(helm, helm_env, "template", "bookshop", str(committed / CHART_PATH))
+    assert result.returncode == 0, result.stderr
+    objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    assert images_of(objects) == {"migration-e2e.local/my-django-app:v3.1"}
+    job = the("Job", objects)
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"
+    assert job["spec"]["ttlSecondsAfterFinished"] == 0
+    assert job["spec"]["backoffLimit"] == 0  # the chart's own values stay
+    with pytest.raises(ValueError, match="released by its values"):
+        shop.release("v3.1", job_patch={"spec": {"backoffLimit": 1}})
