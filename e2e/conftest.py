@@ -37,6 +37,7 @@ from e2e import (
 )
 from e2e import cluster as clusters
 from e2e.cli import ArgoCDCLI
+from e2e.helm import Helm
 from e2e.kube import Kube, namespace, namespace_gone, unique_name
 from e2e.kubectl import Kubectl
 from e2e.running import RunningTests
@@ -261,6 +262,13 @@ def kubectl(cluster: Cluster, cluster_tools: clusters.Tools) -> Kubectl:
 
 
 @pytest.fixture(scope="session")
+def helm(image_path: str, share: Share, request: pytest.FixtureRequest, cluster: Cluster) -> Helm:
+    """The helm CLI the default Argo CD release carries (versions.toml [tools])."""
+    binary = workers.set_up(request, share, "getting helm", lambda: hosttools.helm(image_path))
+    return Helm(binary, cluster.kube.kubeconfig)
+
+
+@pytest.fixture(scope="session")
 def kustomize(image_path: str, share: Share, request: pytest.FixtureRequest) -> Path:
     return workers.set_up(
         request, share, "getting kustomize", lambda: hosttools.kustomize(image_path)
@@ -475,9 +483,11 @@ class Bookshops:
         spare_for_next: bool = False,
         durable_database: bool = False,
         chart_values: dict[str, Any] | None = None,
+        application: bool = True,
     ) -> bookshop.Bookshop:
         """`variant="chart"`: the app from its Helm chart, with `chart_values` committed
-        in each release's values besides its image.tag."""
+        in each release's values besides its image.tag. `application=False`: only the
+        namespace, its settings Secret and database (Helm itself installs the chart)."""
         if durable_database:  # the spare's database is not
             shop = self._with_database(hint, durable=True)
         else:
@@ -489,6 +499,8 @@ class Bookshops:
         if spare_for_next:
             self.provision_spare()
         shop.variant, shop.chart_values = variant, chart_values or {}
+        if not application:
+            return shop
         revision = shop.add_app(release)
         if deploy:
             sync = shop.sync(revision)

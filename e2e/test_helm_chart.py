@@ -14,7 +14,7 @@ import pytest
 from e2e.application import Sync
 from e2e.bookshop import CHART, Bookshop
 from e2e.kube import condition
-from e2e.timeline import Event, Timeline, image_of, is_web, job_finished
+from e2e.timeline import Event, Timeline, job_finished, web_pod
 from e2e.waits import holds, wait_until
 
 pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
@@ -26,19 +26,6 @@ HELM_RELEASE_SECRET = "sh.helm.release.v1."
 def hook_phases(sync: Sync) -> list[tuple[str, str]]:
     """(hookType, hookPhase) of each run of the migration hook in this sync, in order."""
     return sorted((h["hookType"], h["hookPhase"]) for h in sync.hooks())
-
-
-def web_pod(tag: str, *, ready: bool = False) -> Callable[[Event], bool]:
-    """A web pod of release `tag` (that is Ready, if asked)."""
-
-    def matches(event: Event) -> bool:
-        return (
-            is_web(event)
-            and image_of(event).endswith(f":{tag}")
-            and (not ready or condition(event.obj, "Ready") is not None)
-        )
-
-    return matches
 
 
 def test_the_helm_hook_migrates_before_the_first_install(deploy_bookshop) -> None:
@@ -93,6 +80,7 @@ def test_every_sync_recreates_the_helm_hook_job(deploy_bookshop) -> None:
 def test_a_failing_helm_hook_keeps_the_old_version_serving(deploy_bookshop) -> None:
     # Given v2.0 deployed from the chart
     shop: Bookshop = deploy_bookshop("v2.0", variant=CHART)
+    deployed = shop.app.status()["sync"]["revision"]
     before = shop.fingerprint()
     generation = shop.deployment().metadata.generation
     replica_sets = {rs.metadata.uid for rs in shop.replica_sets()}
@@ -112,6 +100,9 @@ def test_a_failing_helm_hook_keeps_the_old_version_serving(deploy_bookshop) -> N
     # And the failed Job and its logs are there to read
     assert condition(shop.migration_job(), "Failed")
     assert "IntegrityError" in shop.job_logs()
+    # And `argocd app history` lists v2.0's deployment only: a failed sync is not recorded
+    # (controller/sync.go SyncAppState: persistRevisionHistory on success only)
+    assert list(shop.app.history()) == [deployed[:7]]
 
 
 POST_INSTALL = {"migration": {"helmHook": "post-install,pre-upgrade"}}

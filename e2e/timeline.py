@@ -193,3 +193,17 @@ def image_of(event: Event) -> str:
 def is_web(event: Event) -> bool:
     """The app's own pods and ReplicaSets, not the migration Job's pod (also app=django)."""
     return (event.obj.metadata.labels or {}).get("component") == "web"
+
+
+def web_pod(tag: str, *, ready: bool = False) -> Callable[[Event], bool]:
+    """A web pod of release `tag` (that is Ready, if asked)."""
+
+    def matches(event: Event) -> bool:
+        return (
+            event.kind == "Pod"
+            and is_web(event)
+            and image_of(event).endswith(f":{tag}")
+            and (not ready or condition(event.obj, "Ready") is not None)
+        )
+
+    return matches
