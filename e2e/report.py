@@ -16,6 +16,7 @@ import math
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +139,7 @@ def _sync_lane(events: list[dict[str, Any]], end: float) -> Lane:
     starts = [seen[0]["at"] for seen in operations[1:]] + [end]
     for seen, next_start in zip(operations, starts, strict=True):
         revision = seen[-1].get("revision", "")
-        for event, following in zip(seen, [*seen[1:], None], strict=True):
+        for event, following in pairwise([*seen, None]):
             stop = following["at"] if following else next_start
             title = f"sync {revision}: {event['state']}"
             if event.get("message"):
@@ -154,7 +155,7 @@ def _hook_lane(events: list[dict[str, Any]], end: float) -> Lane:
     starts = [seen[0]["at"] for seen in operations[1:]] + [end]
     for seen, next_start in zip(operations, starts, strict=True):
         hooked = [e for e in seen if e.get("hook")]
-        for event, following in zip(hooked, [*hooked[1:], None], strict=True):
+        for event, following in pairwise([*hooked, None]):
             stop = following["at"] if following else next_start
             colour = COLOURS.get(event["hook"], "#999")
             lane.bars.append((event["at"], stop, colour, f"hook {event['hook']}"))
@@ -166,7 +167,7 @@ def _object_lane(
 ) -> Lane:
     """A bar per state the object was in, from its first event to its deletion."""
     lane = Lane(label, title=seen[0]["name"])
-    for event, following in zip(seen, [*seen[1:], None], strict=True):
+    for event, following in pairwise([*seen, None]):
         if event["state"] == "deleted":
             break
         stop = following["at"] if following else end
