@@ -22,7 +22,8 @@ from harness import ROOT
 
 CHART = ROOT / CHART_PATH
 RELEASE = "bookshop"
-TIMEOUT = "5m"  # each hook's and the command's: a migration ends in seconds here
+# Helm's own defaults otherwise (--wait=hookOnly): the timeout of each hook's wait.
+WAIT = ("--timeout", "5m")
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,12 @@ class HelmRelease:
         with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
             yaml.safe_dump(merged, file)
             file.flush()
-            return self._helm("upgrade", "--install", RELEASE, str(CHART), "--values", file.name)
+            return self._helm(
+                "upgrade", "--install", RELEASE, str(CHART), "--values", file.name, *WAIT
+            )
 
     def rollback(self, revision: int) -> subprocess.CompletedProcess[str]:
-        return self._helm("rollback", RELEASE, str(revision))
+        return self._helm("rollback", RELEASE, str(revision), *WAIT)
 
     def history(self) -> list[dict[str, Any]]:
         """`helm history`: each revision's number, status and description, oldest first."""
@@ -78,4 +81,4 @@ class HelmRelease:
         return [(entry["revision"], entry["status"]) for entry in self.history()]
 
     def _helm(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.helm(*args, "--namespace", self.namespace, "--timeout", TIMEOUT)
+        return self.helm(*args, "--namespace", self.namespace)

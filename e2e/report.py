@@ -85,7 +85,9 @@ def lanes(rec: dict[str, Any]) -> list[Lane]:
     by_uid: dict[str, list[dict[str, Any]]] = {}
     for event in events:
         by_uid.setdefault(event["uid"], []).append(event)
-    result = [_sync_lane(events, end), _hook_lane(events, end)]
+    # No Application (Helm itself installed the chart): no Argo CD lanes to draw.
+    argocd = any(e["kind"] == "Application" for e in events)
+    result = [_sync_lane(events, end), _hook_lane(events, end)] if argocd else []
     jobs = [e for e in _firsts(events) if e["kind"] == "Job"]
     pods = [e for e in _firsts(events) if e["kind"] == "Pod"]
     for number, job in enumerate(jobs, 1):
@@ -131,13 +133,22 @@ def _operations(events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return list(operations.values())
 
 
+def _until_the_next(
+    operations: list[list[dict[str, Any]]], end: float
+) -> list[tuple[list[dict[str, Any]], float]]:
+    """Each operation's events, and when the next one started (the last: `end`)."""
+    return [
+        (seen, following[0]["at"] if following else end)
+        for seen, following in pairwise([*operations, None])
+        if seen is not None
+    ]
+
+
 def _sync_lane(events: list[dict[str, Any]], end: float) -> Lane:
     """Each operation's phase over time, as `argocd app get` would have shown it: Running
     (or Terminating) until it ended, then how it ended, until the next one started."""
     lane = Lane("sync operation")
-    operations = _operations(events)
-    starts = [seen[0]["at"] for seen in operations[1:]] + [end]
-    for seen, next_start in zip(operations, starts, strict=True):
+    for seen, next_start in _until_the_next(_operations(events), end):
         revision = seen[-1].get("revision", "")
         for event, following in pairwise([*seen, None]):
             stop = following["at"] if following else next_start
@@ -151,9 +162,7 @@ def _sync_lane(events: list[dict[str, Any]], end: float) -> Lane:
 def _hook_lane(events: list[dict[str, Any]], end: float) -> Lane:
     """The migration hook's phase as Argo CD recorded it in the operation's result."""
     lane = Lane("hook phase in Argo CD")
-    operations = _operations(events)
-    starts = [seen[0]["at"] for seen in operations[1:]] + [end]
-    for seen, next_start in zip(operations, starts, strict=True):
+    for seen, next_start in _until_the_next(_operations(events), end):
         hooked = [e for e in seen if e.get("hook")]
         for event, following in pairwise([*hooked, None]):
             stop = following["at"] if following else next_start

@@ -26,6 +26,7 @@ RESULTS = {
     },
     "test_argocd_answers": {"outcome": "passed", "duration_s": 2.0, "scenario": False},
 }
+HELM_ROLLBACK = "test_helm_rollback_runs_no_upgrade_hook_and_puts_the_old_code_on_the_new_schema"
 SCREENSHOT = ROOT / "artifacts" / "report-screenshot.png"
 
 
@@ -79,6 +80,16 @@ def test_a_report_names_a_scenario_without_a_timeline(artifacts: Path) -> None:
     assert "no timeline" in page
     assert "interrupted" in page
     assert 'id="test_argocd_answers"' not in page  # not a scenario, nothing to draw
+
+
+def test_a_scenario_without_an_application_draws_its_objects() -> None:
+    """Helm itself installs its chart (e2e/test_helm_itself.py): no sync, no Argo CD hook,
+    the Jobs, ReplicaSets and pods all the same (this recording once crashed the report)."""
+    recorded = json.loads(next(RECORDED.glob(f"{HELM_ROLLBACK}--*.json")).read_text())
+    labels = [lane.label for lane in report.lanes(recorded)]
+    assert "sync operation" not in labels and "hook phase in Argo CD" not in labels, labels
+    assert any(label.startswith("migration Job #1") for label in labels), labels
+    assert any(label.startswith("ReplicaSet v2.0") for label in labels), labels
 
 
 def test_lanes_follow_the_objects_of_a_recording() -> None:
