@@ -516,6 +516,14 @@ class Bookshop:
         phases = [p.status.phase for p in pods]
         return pending(f"the migration pod to run, pods: {phases}{unscheduled(pods)}")
 
+    def served(self) -> "Served":
+        """What a release that fails must leave as it was."""
+        return Served(
+            self.deployment().metadata.generation,
+            frozenset(rs.metadata.uid for rs in self.replica_sets()),
+            self.fingerprint(),
+        )
+
     def fingerprint(self) -> str:
         """A checksum of the schema and every row (the app's tables and Django's)."""
         with self.database() as db:
@@ -533,6 +541,15 @@ class Bookshop:
                 yield probe
             finally:
                 probe.stop()
+
+
+@dataclass(frozen=True)
+class Served:
+    """The Deployment's generation, its ReplicaSets, and every row of the database."""
+
+    generation: int
+    replica_sets: frozenset[str]
+    fingerprint: str
 
 
 @dataclass

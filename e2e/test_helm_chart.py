@@ -14,7 +14,7 @@ import pytest
 from e2e.application import Sync
 from e2e.bookshop import CHART, Bookshop
 from e2e.kube import condition
-from e2e.timeline import Event, Timeline, job_finished, web_pod
+from e2e.timeline import INF, Event, Timeline, job_finished, migration_then_deployment, web_pod
 from e2e.waits import holds, wait_until
 
 pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
@@ -40,10 +40,8 @@ def test_the_helm_hook_migrates_before_the_first_install(deploy_bookshop) -> Non
     assert sync.phase == "Succeeded", sync.message
     assert hook_phases(sync) == [("PreSync", "Succeeded")]
     # And the Job completed before the Deployment existed
-    job_done = timeline.first("Job", job_finished)
-    deployment_created = timeline.first("Deployment", lambda e: e.type == "ADDED")
-    assert job_done and deployment_created
-    assert job_done.at < deployment_created.at, (job_done.at, deployment_created.at)
+    job_done, deployment_created = migration_then_deployment(timeline)
+    assert job_done < deployment_created < INF, (job_done, deployment_created)
     # And v1.0 serves its fixtures
     with shop.web() as web:
         status, books = web.get_json("/api/books")
@@ -52,38 +50,11 @@ def test_the_helm_hook_migrates_before_the_first_install(deploy_bookshop) -> Non
     assert not [s for s in shop.secrets() if s.metadata.name.startswith(HELM_RELEASE_SECRET)]
 
 
-def test_every_sync_recreates_the_helm_hook_job(deploy_bookshop) -> None:
-    # Given v1.0 deployed from the chart, its Job still there (before-hook-creation)
-    shop: Bookshop = deploy_bookshop("v1.0", variant=CHART)
-    first = shop.migration_job()
-    assert first is not None and first.status.succeeded == 1
-    revision = shop.app.status()["sync"]["revision"]
-
-    # When the same revision syncs again
-    again = shop.sync(revision)
-    # Then a new Job replaced the old one, and only it is left
-    assert again.phase == "Succeeded", again.message
-    second = shop.migration_job()
-    assert second.metadata.uid != first.metadata.uid
-    assert [j.metadata.uid for j in shop.migration_jobs()] == [second.metadata.uid]
-
-    # When v2.0 is committed and syncs
-    upgrade = shop.deploy("v2.0")
-    # Then a third Job migrated it, the only one left
-    assert upgrade.phase == "Succeeded", upgrade.message
-    third = shop.migration_job()
-    assert third.metadata.uid not in (first.metadata.uid, second.metadata.uid)
-    assert [j.metadata.uid for j in shop.migration_jobs()] == [third.metadata.uid]
-    assert shop.health()["release"] == "v2.0"
-
-
 def test_a_failing_helm_hook_keeps_the_old_version_serving(deploy_bookshop) -> None:
     # Given v2.0 deployed from the chart
     shop: Bookshop = deploy_bookshop("v2.0", variant=CHART)
     deployed = shop.app.status()["sync"]["revision"]
-    before = shop.fingerprint()
-    generation = shop.deployment().metadata.generation
-    replica_sets = {rs.metadata.uid for rs in shop.replica_sets()}
+    before = shop.served()
 
     # When v3.0, whose migration fails on Postgres, syncs, while clients keep calling
     with shop.probing() as probe:
@@ -92,11 +63,10 @@ def test_a_failing_helm_hook_keeps_the_old_version_serving(deploy_bookshop) -> N
     # Then the sync failed on the hook, and the Deployment was never touched
     assert sync.phase == "Failed", sync.message
     assert hook_phases(sync) == [("PreSync", "Failed")]
-    assert holds(shop.still_on("v2.0", generation))
-    assert {rs.metadata.uid for rs in shop.replica_sets()} == replica_sets
-    # And v2.0 kept answering, without one error, on a database left as it was
+    assert holds(shop.still_on("v2.0", before.generation))
+    # And v2.0 kept answering, without one error, its ReplicaSets and database as they were
     assert probe.total > 0 and probe.errors == [], probe.errors[:5]
-    assert shop.fingerprint() == before
+    assert shop.served() == before
     # And the failed Job and its logs are there to read
     assert condition(shop.migration_job(), "Failed")
     assert "IntegrityError" in shop.job_logs()

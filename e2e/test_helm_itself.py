@@ -18,7 +18,7 @@ import pytest
 from e2e.bookshop import CHART, Bookshop
 from e2e.helm import Helm, HelmRelease
 from e2e.kube import condition
-from e2e.timeline import Event, Timeline, job_finished, web_pod
+from e2e.timeline import INF, Event, Timeline, job_finished, migration_then_deployment, web_pod
 from e2e.waits import holds, wait_until
 
 pytestmark = [pytest.mark.scenario]
@@ -69,10 +69,8 @@ def test_helm_runs_the_hook_before_the_objects_and_keeps_it_until_the_next(
     assert release.statuses() == [(1, "deployed")]
     assert "sh.helm.release.v1.bookshop.v1" in {s.metadata.name for s in shop.secrets()}
     # And the pre-install Job completed before the Deployment existed
-    job_done = timeline.first("Job", job_finished)
-    deployment_created = timeline.first("Deployment", lambda e: e.type == "ADDED")
-    assert job_done and deployment_created
-    assert job_done.at < deployment_created.at, (job_done.at, deployment_created.at)
+    job_done, deployment_created = migration_then_deployment(timeline)
+    assert job_done < deployment_created < INF, (job_done, deployment_created)
     # And the Job stays (before-hook-creation), and v1.0 serves its fixtures
     first = shop.migration_job()
     assert first is not None and first.status.succeeded == 1
@@ -97,9 +95,7 @@ def test_a_failing_hook_fails_the_helm_upgrade_and_the_old_version_serves_on(
     # Given v2.0 installed by Helm
     shop, release = helm_bookshop()
     installed(release, shop, "v2.0")
-    before = shop.fingerprint()
-    generation = shop.deployment().metadata.generation
-    replica_sets = {rs.metadata.uid for rs in shop.replica_sets()}
+    before = shop.served()
 
     # When v3.0, whose migration fails on Postgres, is upgraded to, while clients call
     with shop.probing() as probe:
@@ -110,10 +106,9 @@ def test_a_failing_hook_fails_the_helm_upgrade_and_the_old_version_serves_on(
     assert "pre-upgrade hooks failed" in upgrade.stderr, upgrade.stderr
     assert release.statuses() == [(1, "deployed"), (2, "failed")]
     # And the Deployment was never touched: v2.0 answered all along, its database as it was
-    assert holds(shop.still_on("v2.0", generation))
-    assert {rs.metadata.uid for rs in shop.replica_sets()} == replica_sets
+    assert holds(shop.still_on("v2.0", before.generation))
     assert probe.total > 0 and probe.errors == [], probe.errors[:5]
-    assert shop.fingerprint() == before
+    assert shop.served() == before
     # And the failed Job and its logs are there to read (before-hook-creation)
     assert condition(shop.migration_job(), "Failed")
     assert "IntegrityError" in shop.job_logs()

@@ -10,9 +10,17 @@ import itertools
 
 import pytest
 
-from e2e.bookshop import Bookshop
+from e2e.bookshop import CHART, Bookshop
 from e2e.kube import condition
-from e2e.timeline import Timeline, image_of, is_web, job_failed, job_finished
+from e2e.timeline import (
+    INF,
+    Timeline,
+    image_of,
+    is_web,
+    job_failed,
+    job_finished,
+    migration_then_deployment,
+)
 from e2e.waits import Outcome, failed, holds, stays_true, succeeded, wait_until
 
 pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
@@ -28,10 +36,8 @@ def test_first_deploy_migrates_before_the_app_exists(deploy_bookshop) -> None:
     # Then the PreSync Job ran and completed before the Deployment existed
     assert sync.phase == "Succeeded", sync.message
     assert sync.hook()["hookPhase"] == "Succeeded"
-    job_done = timeline.first("Job", job_finished)
-    deployment_created = timeline.first("Deployment", lambda e: e.type == "ADDED")
-    assert job_done and deployment_created
-    assert job_done.at < deployment_created.at, (job_done.at, deployment_created.at)
+    job_done, deployment_created = migration_then_deployment(timeline)
+    assert job_done < deployment_created < INF, (job_done, deployment_created)
     # And the fixtures were loaded: the app serves v1.0's data
     with shop.web() as web:
         status, books = web.get_json("/api/books")
@@ -68,9 +74,14 @@ def test_the_migration_completes_before_the_new_version_rolls_out(deploy_booksho
     assert shop.failed_health_answers(first_pod.name) == []
 
 
-def test_every_sync_recreates_the_job_and_leaves_it_until_the_next(deploy_bookshop) -> None:
+@pytest.mark.parametrize("variant", ["hardened", CHART])
+def test_every_sync_recreates_the_job_and_leaves_it_until_the_next(
+    deploy_bookshop, variant: str
+) -> None:
+    """The same with the Helm chart's Job, a `helm.sh/hook` (pre-install,pre-upgrade and
+    before-hook-creation) that Argo CD reads as a PreSync hook with BeforeHookCreation."""
     # Given v1.0 deployed, its migration Job still there
-    shop: Bookshop = deploy_bookshop("v1.0")
+    shop: Bookshop = deploy_bookshop("v1.0", variant=variant)
     first = shop.migration_job()
     revision = shop.app.status()["sync"]["revision"]
 

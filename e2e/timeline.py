@@ -21,6 +21,8 @@ from e2e.argocd import GROUP, VERSION
 from e2e.argocd import NAMESPACE as ARGOCD_NAMESPACE
 from e2e.kube import Kube, condition, job_ended
 
+INF = float("inf")  # a time never seen
+
 
 @dataclass(frozen=True)
 class Event:
@@ -207,3 +209,11 @@ def web_pod(tag: str, *, ready: bool = False) -> Callable[[Event], bool]:
         )
 
     return matches
+
+
+def migration_then_deployment(timeline: Timeline) -> tuple[float, float]:
+    """When the first migration Job finished and when the Deployment was created (inf when
+    not seen): a pre-install or PreSync hook must finish first."""
+    job_done = timeline.first("Job", job_finished)
+    created = timeline.first("Deployment", lambda e: e.type == "ADDED")
+    return (job_done.at if job_done else INF), (created.at if created else INF)

@@ -6,6 +6,7 @@ which CI is; pytest-postgresql then creates and drops a fresh database for each 
 """
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -16,10 +17,16 @@ from pytest_postgresql.executors.noop import NoopExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from images import engine, workloads
+from images import engine, hosttools, workloads
 
 POSTGRES_USER = "tests"
 POSTGRES_PASSWORD = "tests-only-password"
+
+
+@pytest.fixture(scope="session")
+def kustomize(image_path: str) -> Path:
+    """The kustomize the suite renders manifests with (tests/rendered.py)."""
+    return hosttools.kustomize(image_path)
 
 
 @pytest.fixture(scope="session")

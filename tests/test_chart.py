@@ -15,6 +15,7 @@ import yaml
 from harness import ROOT
 from images import hosttools
 from images.pins import pins
+from tests.rendered import kustomized, the
 
 CHART = ROOT / "manifests/chart/bookshop"
 HARDENED = ROOT / "manifests/app/overlays/hardened"
@@ -28,11 +29,6 @@ HELM_HOOKS = {
 @pytest.fixture(scope="session")
 def helm(image_path: str) -> Path:
     return hosttools.helm(image_path)
-
-
-@pytest.fixture(scope="session")
-def kustomize(image_path: str) -> Path:
-    return hosttools.kustomize(image_path)
 
 
 @pytest.fixture(scope="session")
@@ -58,18 +54,6 @@ def template(helm: Path, env: dict[str, str], *args: str) -> list[dict[str, Any]
     )
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-
-
-def kustomized(kustomize: Path) -> list[dict[str, Any]]:
-    out = subprocess.run(
-        [str(kustomize), "build", str(HARDENED)], capture_output=True, text=True, check=True
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
-
-
-def the(kind: str, objects: list[dict[str, Any]]) -> dict[str, Any]:
-    (found,) = [o for o in objects if o["kind"] == kind]
-    return found
 
 
 def job_with(helm: Path, env: dict[str, str], *values: str) -> dict[str, Any]:
@@ -101,7 +85,7 @@ def test_the_chart_makes_the_hardened_overlays_objects(
 ) -> None:
     """Field by field: names, labels, selectors, image, env, volumes, probes, resources,
     the Job's hardening and script; only the Job's hook annotations differ."""
-    charted, kustomize_made = template(helm, helm_env), kustomized(kustomize)
+    charted, kustomize_made = template(helm, helm_env), kustomized(kustomize, HARDENED)
     assert sorted(o["kind"] for o in charted) == sorted(o["kind"] for o in kustomize_made)
     for kind in ("Deployment", "Service"):
         assert the(kind, charted) == the(kind, kustomize_made), kind

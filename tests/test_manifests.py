@@ -1,7 +1,6 @@
 """The manifests render, the seed's Job is the post's to the letter, the hardened one is
 the seed plus exactly its hardening, and no secret is committed."""
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +8,7 @@ import pytest
 import yaml
 
 from harness import ROOT
-from images import hosttools
+from tests.rendered import kustomized, the
 
 MANIFESTS = ROOT / "manifests"
 SEED_POST = ROOT.parent / "shared/seed/django-db-migration-job-with-argocd.txt"
@@ -17,25 +16,8 @@ JOB_SCRIPTS = ROOT / "sample_django_app/job-scripts"
 OVERLAYS = ("seed", "hardened")
 
 
-@pytest.fixture(scope="session")
-def kustomize(image_path: str) -> Path:
-    return hosttools.kustomize(image_path)
-
-
-def render(kustomize: Path, path: Path) -> list[dict[str, Any]]:
-    out = subprocess.run(
-        [str(kustomize), "build", str(path)], capture_output=True, text=True, check=True
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
-
-
-def the(kind: str, objects: list[dict[str, Any]]) -> dict[str, Any]:
-    (found,) = [o for o in objects if o["kind"] == kind]
-    return found
-
-
 def job_of(kustomize: Path, overlay: str) -> dict[str, Any]:
-    return the("Job", render(kustomize, MANIFESTS / "app/overlays" / overlay))
+    return the("Job", kustomized(kustomize, MANIFESTS / "app/overlays" / overlay))
 
 
 def script_of(job: dict[str, Any]) -> str:
@@ -56,7 +38,7 @@ def seed_post_job() -> dict[str, Any]:
     ids=["argocd", "postgres", "seed", "hardened"],
 )
 def test_every_kustomization_renders(kustomize: Path, path: str) -> None:
-    assert render(kustomize, MANIFESTS / path)
+    assert kustomized(kustomize, MANIFESTS / path)
 
 
 @pytest.mark.skipif(not SEED_POST.exists(), reason=f"the post is not at {SEED_POST}")
@@ -106,7 +88,7 @@ def test_one_edit_switches_the_release(kustomize: Path, overlay: str, tmp_path: 
     assert "newTag: v1.0" in kustomization.read_text()
     images = {
         c["image"]
-        for obj in render(kustomize, MANIFESTS / "app/overlays" / overlay)
+        for obj in kustomized(kustomize, MANIFESTS / "app/overlays" / overlay)
         if obj["kind"] in ("Job", "Deployment")
         for c in obj["spec"]["template"]["spec"]["containers"]
     }
@@ -117,7 +99,7 @@ def test_no_secret_value_is_committed(kustomize: Path) -> None:
     objects = [
         obj
         for path in ("", "postgres", "app/overlays/seed", "app/overlays/hardened")
-        for obj in render(kustomize, MANIFESTS / path)
+        for obj in kustomized(kustomize, MANIFESTS / path)
     ]
     assert [o["metadata"]["name"] for o in objects if o["kind"] == "Secret"] == []
     literal_secrets = [
@@ -132,15 +114,15 @@ def test_no_secret_value_is_committed(kustomize: Path) -> None:
 
 
 def test_the_web_service_never_selects_the_migration_pod(kustomize: Path) -> None:
-    objects = render(kustomize, MANIFESTS / "app/overlays/seed")
+    objects = kustomized(kustomize, MANIFESTS / "app/overlays/seed")
     selector = the("Service", objects)["spec"]["selector"]
     job_labels = the("Job", objects)["spec"]["template"]["metadata"]["labels"]
     assert not selector.items() <= job_labels.items()
 
 
 def test_the_project_admits_only_the_test_namespaces(kustomize: Path) -> None:
-    project = the("AppProject", render(kustomize, MANIFESTS))
+    project = the("AppProject", kustomized(kustomize, MANIFESTS))
     namespaces = [d["namespace"] for d in project["spec"]["destinations"]]
     assert namespaces == ["e2e-*"]
-    apps = [o for o in render(kustomize, MANIFESTS) if o["kind"] == "Application"]
+    apps = [o for o in kustomized(kustomize, MANIFESTS) if o["kind"] == "Application"]
     assert {a["spec"]["destination"]["namespace"] for a in apps} == {"e2e-bookshop"}
