@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.scenario, pytest.mark.argocd]
 
 HOOK = "argocd.argoproj.io/hook"
 DELETE_POLICY = "argocd.argoproj.io/hook-delete-policy"
+HOOK_SUCCEEDED = {"metadata": {"annotations": {DELETE_POLICY: "HookSucceeded"}}}
 
 
 def no_migration_job(shop: Bookshop) -> Outcome:
@@ -28,10 +29,9 @@ def no_migration_job(shop: Bookshop) -> Outcome:
 
 def test_hook_succeeded_leaves_nothing_to_read_after_a_success(deploy_bookshop) -> None:
     # Given a fresh namespace, the Job's delete policy HookSucceeded from the start
-    # (switching a live app's policy away from BeforeHookCreation leaves the old Job in
-    # place, and the next sync fails on its immutable template)
+    # (on a live app the switch fails the next sync: the test below)
     shop: Bookshop = deploy_bookshop("v1.0", deploy=False)
-    patch = {"metadata": {"annotations": {DELETE_POLICY: "HookSucceeded"}}}
+    patch = HOOK_SUCCEEDED
 
     for release in ("v1.0", "v2.0"):
         # When a release syncs
@@ -40,6 +40,34 @@ def test_hook_succeeded_leaves_nothing_to_read_after_a_success(deploy_bookshop) 
         assert sync.phase == "Succeeded", sync.message
         assert sync.hook()["hookPhase"] == "Succeeded"
         wait_until(lambda: no_migration_job(shop), 60, "the succeeded hook to be deleted")
+
+
+def test_switching_a_live_app_to_hook_succeeded_fails_the_next_sync(deploy_bookshop) -> None:
+    """A live hook is deleted before it is made again only under BeforeHookCreation, read
+    from the new manifest (gitops-engine pkg/sync/sync_task.go, deleteBeforeCreation):
+    with HookSucceeded alone, the last sync's Job stays and the new one is applied over it."""
+    # Given v1.0 deployed with the post's BeforeHookCreation, its Job still there
+    shop: Bookshop = deploy_bookshop("v1.0")
+    old_job = shop.migration_job().metadata.uid
+
+    # When v2.0 is committed with the Job's delete policy switched to HookSucceeded
+    sync = shop.deploy("v2.0", job_patch=HOOK_SUCCEEDED)
+
+    # Then the sync fails applying the hook over v1.0's Job: its template is immutable
+    assert sync.phase == "Failed", sync.message
+    assert "field is immutable" in str(sync.state), sync.state
+    # And v1.0's Job is still there, and v1.0 serves on
+    assert shop.migration_job().metadata.uid == old_job
+    assert shop.health()["release"] == "v1.0"
+
+    # When the old Job is deleted by hand (`kubectl delete job`, which waits until it is
+    # gone), the way out, and the release synced again
+    shop.kubectl("delete", "job", "db-migration", "-n", shop.namespace)
+    again = shop.deploy("v2.0", job_patch=HOOK_SUCCEEDED)
+    # Then v2.0 migrates and rolls out, and its Job goes with its success
+    assert again.phase == "Succeeded", again.message
+    assert shop.health()["release"] == "v2.0"
+    wait_until(lambda: no_migration_job(shop), 60, "the succeeded hook to be deleted")
 
 
 def test_a_plain_job_with_a_fixed_name_fails_the_second_sync(deploy_bookshop) -> None:
