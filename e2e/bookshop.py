@@ -224,11 +224,19 @@ class Bookshop:
     def _commit_chart_values(self, path: Path, tag: str, values: dict[str, Any]) -> None:
         """The chart's values.yaml as a release commits it (what users do, or their CI:
         image.tag bumped in Git, any other value beside it)."""
+        merged = self.chart_release(tag, values, base=yaml.safe_load(path.read_text()))
+        path.write_text(yaml.safe_dump(merged, sort_keys=False))
+
+    def chart_release(
+        self, tag: str, values: dict[str, Any], base: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The chart's values for release `tag`: `chart_values`, then `values`, then the
+        release's image, over `base`."""
         image = {"image": {"repository": self.images.app_repository, "tag": tag}}
-        merged = yaml.safe_load(path.read_text())
+        merged = base or {}
         for layer in (self.chart_values, values, image):
             merged = merged_values(merged, layer)
-        path.write_text(yaml.safe_dump(merged, sort_keys=False))
+        return merged
 
     def _kustomize_release(
         self,

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from e2e.bookshop import CHART_PATH, ImageNames, merged_values
+from e2e.bookshop import CHART_PATH, Bookshop
 from harness import ROOT
 
 CHART = ROOT / CHART_PATH
@@ -47,21 +47,13 @@ class HelmRelease:
     """The chart installed by Helm as release `bookshop` in `namespace`."""
 
     helm: Helm
-    namespace: str
-    images: ImageNames
-    chart_values: dict[str, Any]
+    shop: Bookshop  # its namespace, images and chart_values
 
-    def upgrade_install(
-        self, tag: str, values: dict[str, Any] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        """`helm upgrade --install` of release `tag` (its image.tag, with chart_values and
-        `values`), as a user's deploy script runs it."""
-        image = {"image": {"repository": self.images.app_repository, "tag": tag}}
-        merged: dict[str, Any] = {}
-        for layer in (self.chart_values, values or {}, image):
-            merged = merged_values(merged, layer)
+    def upgrade_install(self, tag: str) -> subprocess.CompletedProcess[str]:
+        """`helm upgrade --install` of release `tag` (its image.tag, with the shop's
+        chart_values), as a user's deploy script runs it."""
         with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
-            yaml.safe_dump(merged, file)
+            yaml.safe_dump(self.shop.chart_release(tag, {}), file)
             file.flush()
             return self._helm(
                 "upgrade", "--install", RELEASE, str(CHART), "--values", file.name, *WAIT
@@ -81,4 +73,4 @@ class HelmRelease:
         return [(entry["revision"], entry["status"]) for entry in self.history()]
 
     def _helm(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.helm(*args, "--namespace", self.namespace)
+        return self.helm(*args, "--namespace", self.shop.namespace)

@@ -33,8 +33,10 @@ def helm_bookshop(deploy_bookshop, helm: Helm) -> Callable[..., HelmBookshop]:
     chart is Helm's to install there (with `chart_values` in every release)."""
 
     def make(chart_values: dict[str, Any] | None = None) -> HelmBookshop:
-        shop: Bookshop = deploy_bookshop(variant=CHART, deploy=False, application=False)
-        return shop, HelmRelease(helm, shop.namespace, shop.images, chart_values or {})
+        shop: Bookshop = deploy_bookshop(
+            variant=CHART, chart_values=chart_values, deploy=False, application=False
+        )
+        return shop, HelmRelease(helm, shop)
 
     return make
 

@@ -149,13 +149,17 @@ def local_path_provisioner() -> GoProgram:
     )
 
 
+def stamped(package: str, variables: dict[str, str]) -> str:
+    """Stripped, with each of `variables` set in `package` (-X), as release builds stamp."""
+    return "-s -w " + " ".join(f"-X {package}.{k}={v}" for k, v in variables.items())
+
+
 def argocd(version: str) -> GoProgram:
     """Argo CD's multi-call binary (./cmd); the component is chosen by the binary's name."""
     release = argocd_refs.release(version)
     module = argocd_refs.MODULE
     source = release.gitops_engine_source
     published = {} if source else {release.gitops_engine_module: release.gitops_engine_version}
-    package = f"{module}/common"
     stamp = {
         "version": version,
         "gitTag": version,
@@ -169,7 +173,7 @@ def argocd(version: str) -> GoProgram:
         version,
         (f"{module}/cmd",),
         release.go,
-        ldflags="-s -w " + " ".join(f"-X {package}.{k}={v}" for k, v in stamp.items()),
+        ldflags=stamped(f"{module}/common", stamp),
         # gitops-engine is a nested module the argo-cd zip leaves out; since v3.6 it is
         # tagged gitops-engine/vX.Y.Z with each release, before that its source is given.
         local_replaces=published,
@@ -223,7 +227,6 @@ def helm(version: str, go: str) -> GoProgram:
     Makefile, lines 45-57: the version into internal/version, no "+unreleased" metadata;
     the git commit is unknown here), so `helm version` names it."""
     module = f"helm.sh/helm/v{version.lstrip('v').split('.')[0]}"
-    package = f"{module}/internal/version"
     stamp = {"version": version, "gitTreeState": "clean"}
     return GoProgram(
         "helm",
@@ -231,5 +234,5 @@ def helm(version: str, go: str) -> GoProgram:
         version,
         (f"{module}/cmd/helm",),
         go,
-        ldflags="-s -w " + " ".join(f"-X {package}.{k}={v}" for k, v in stamp.items()),
+        ldflags=stamped(f"{module}/internal/version", stamp),
     )
