@@ -136,6 +136,7 @@ class Application:
     cli: ArgoCDCLI
     name: str
     commands: list[Result] = field(default_factory=list)  # what was typed, for diagnostics
+    created: bool = False  # by this run (Helm itself installs the chart with none)
 
     def create(
         self, template: dict[str, Any], *, namespace: str, path: str, revision: str, repo_url: str
@@ -145,6 +146,7 @@ class Application:
         app["spec"]["source"].update(repoURL=repo_url, path=path, targetRevision=revision)
         app["spec"]["destination"]["namespace"] = namespace
         self.kube.custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, app)
+        self.created = True
         return self
 
     def get(self) -> dict[str, Any]:

@@ -172,8 +172,12 @@ class Bookshop:
             repo_url=gitserver.URL_IN_CLUSTER,
         )
 
+    def applications(self) -> list[Application]:
+        """Those this run made for the app (none when Helm itself installs it)."""
+        return [application for application in (self.app, self.postgres) if application.created]
+
     def tear_down(self) -> None:
-        for application in (self.app, self.postgres):
+        for application in self.applications():
             application.delete()
 
     def use_shared_database(self, shared: "SharedPostgres") -> None:

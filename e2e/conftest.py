@@ -517,8 +517,9 @@ class Bookshops:
     def remove(self, shop: bookshop.Bookshop) -> None:
         if shop.recorder is not None:
             shop.recorder.stop()
-        with self.argocd_lock.shared():  # its Applications go through Argo CD
-            shop.tear_down()
+        if shop.applications():  # they go through Argo CD; Helm's need not wait for it
+            with self.argocd_lock.shared():
+                shop.tear_down()
         self.kube.core.delete_namespace(shop.namespace)
         if self.shared and shop.db_namespace == shared_postgres.NAMESPACE:
             self.shared.drop(shop.db_name)
@@ -753,8 +754,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     tests first, as a smoke test; the slow scenarios' results late; whatever reinstalls
     Argo CD last, once nothing else (not even a background leg) depends on the controller.
     On workers: what reinstalls or restarts Argo CD heads one worker's share, at once,
-    while the tests that need no Argo CD head the others' (later, it would wait for every
-    scenario of the others: a shared flock lets new readers in); the slow and the long
+    while the tests that need no Argo CD head the others' (later, the others would wait
+    for it, idle, at ArgoCDLock's turnstile); the slow and the long
     scenarios come next in the others' heads, so that none is left to the end alone."""
     if not config.getoption(MEASURE_TIME_TO_FAIL):
         unasked = [item for item in items if item.get_closest_marker("measures_time_to_fail")]

@@ -10,10 +10,10 @@ the cluster after every worker is done, also after a failure or Ctrl-C. Without 
 
 The upgrade test replaces Argo CD under everyone: it holds `ArgoCDLock` exclusively, and
 every other user of Argo CD (a scenario, a Postgres provisioned ahead, a time-to-fail leg)
-holds it shared; a test that changes Argo CD only for a while shares it again after. So
-that the other workers do not just wait meanwhile, the tests are dealt out with it at the
-head of one worker's share and the tests that need no Argo CD at the head of the others'
-(`dealt`).
+holds it shared; a test that changes Argo CD only for a while shares it again after. A
+scenario that comes while it waits waits behind it. So that the other workers do not just
+wait meanwhile, the tests are dealt out with it at the head of one worker's share and the
+tests that need no Argo CD at the head of the others' (`dealt`).
 """
 
 import contextlib
@@ -148,25 +148,46 @@ class Share:
 
 class ArgoCDLock:
     """Shared by every user of Argo CD, exclusive for whatever replaces it. A process that
-    holds it exclusively also passes its own shared requests (they would wait on itself)."""
+    holds it exclusively also passes its own shared requests (they would wait on itself).
+
+    flock alone lets new shared holders in for as long as any is left, so an upgrade dealt
+    first waited 5 min 30 s for the end of every other scenario (37 tests on a kept
+    cluster, 2026-12-05). So whoever waits for it exclusively holds a turnstile meanwhile,
+    and a new shared holder passes the turnstile first: the scenarios running finish, the
+    ones to come wait. A process already holding it shared does not stop there: the one
+    waiting for it exclusively waits on that process."""
 
     def __init__(self, share: Share) -> None:
         self.share = share
         self._exclusive_here = False
         self._held: int | None = None  # the exclusive lock's file, while this process has it
+        self._shared_here = 0  # this process's shared holds (its threads, nested ones)
+        self._count = threading.Lock()
 
     @contextlib.contextmanager
     def shared(self) -> Iterator[None]:
         if self._exclusive_here:
             yield
             return
-        with self.share.held("argocd-in-use", fcntl.LOCK_SH, "Argo CD, shared"):
-            yield
+        with self._count:
+            first = self._shared_here == 0
+        with contextlib.ExitStack() as held:
+            with self._turnstile() if first else contextlib.nullcontext():
+                held.enter_context(
+                    self.share.held("argocd-in-use", fcntl.LOCK_SH, "Argo CD, shared")
+                )
+            self._counted(+1)
+            try:
+                yield
+            finally:
+                self._counted(-1)
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
         what = "Argo CD to itself (no scenario using it)"
-        with self.share.held("argocd-in-use", fcntl.LOCK_EX, what) as fd:
+        with contextlib.ExitStack() as held:
+            with self._turnstile():
+                fd = held.enter_context(self.share.held("argocd-in-use", fcntl.LOCK_EX, what))
             self._exclusive_here, self._held = True, fd
             try:
                 yield
@@ -178,6 +199,13 @@ class ArgoCDLock:
         others' scenarios run beside the rest of it (flock converts the lock to shared)."""
         if self._held is not None:
             fcntl.flock(self._held, fcntl.LOCK_SH)
+
+    def _turnstile(self) -> contextlib.AbstractContextManager[int | None]:
+        return self.share.held("argocd-turnstile", fcntl.LOCK_EX, "the turn at Argo CD")
+
+    def _counted(self, step: int) -> None:
+        with self._count:
+            self._shared_here += step
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 a setup step runs once for all, a failure reaches every worker, and the upgrade test's hold
 on Argo CD waits for every scenario's (and keeps new ones out)."""
 
+import fcntl
 import multiprocessing
 import os
 import subprocess
@@ -93,6 +94,48 @@ def test_scenarios_share_argo_cd_and_the_upgrade_waits_for_them(tmp_path: Path) 
     assert order[:2] == [("shared", "in"), ("shared", "in")]
     assert order[2:4] == [("shared", "out"), ("shared", "out")]
     assert order[4:] == [("exclusive", "in"), ("exclusive", "out")]
+
+
+def turnstile_taken(folder: Path) -> Outcome:
+    """Someone waits for Argo CD to itself: the turnstile's flock is held."""
+    path = folder / "argocd-turnstile.lock"
+    if not path.exists():
+        return pending("no turnstile yet")
+    with path.open("a") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return succeeded("the turnstile is held")
+        fcntl.flock(file, fcntl.LOCK_UN)
+    return pending("the turnstile is free")
+
+
+def test_a_waiting_upgrade_goes_before_the_scenarios_that_come_after_it(tmp_path: Path) -> None:
+    log = tmp_path / "locks.log"
+    folder, out = str(tmp_path), str(log)
+    # Given a scenario using Argo CD, and the upgrade waiting for it
+    running = SPAWN.Process(target=hold, args=(folder, "shared", 2, out))
+    running.start()
+    wait_until(lambda: entered(log, "shared", 1), 30, "the running scenario to hold Argo CD")
+    upgrade = SPAWN.Process(target=hold, args=(folder, "exclusive", 0.5, out))
+    upgrade.start()
+    wait_until(lambda: turnstile_taken(tmp_path), 30, "the upgrade to wait at the turnstile")
+    # When the next scenario comes
+    later = SPAWN.Process(target=hold, args=(folder, "shared", 0, out))
+    later.start()
+    for process in (running, upgrade, later):
+        process.join(30)
+        assert process.exitcode == 0
+    # Then it waits for the upgrade, which waited only for the one running
+    order = [(mode, what) for mode, what, _ in events(log)]
+    assert order == [
+        ("shared", "in"),
+        ("shared", "out"),
+        ("exclusive", "in"),
+        ("exclusive", "out"),
+        ("shared", "in"),
+        ("shared", "out"),
+    ]
 
 
 def test_the_upgrade_keeps_new_scenarios_out_but_not_its_own_worker(tmp_path: Path) -> None:
