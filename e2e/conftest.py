@@ -93,8 +93,9 @@ def share(pytestconfig: pytest.Config) -> Share:
 
 
 @pytest.fixture(scope="session")
-def argocd_lock(share: Share) -> ArgoCDLock:
-    return ArgoCDLock(share)
+def argocd_lock(share: Share, pytestconfig: pytest.Config) -> ArgoCDLock:
+    lock = pytestconfig.stash[ARGOCD_LOCK] = ArgoCDLock(share)
+    return lock
 
 
 def timed(phase: str, artifacts: Path, make: Callable[[], T]) -> Callable[[], T]:
@@ -732,9 +733,34 @@ def _argocd_in_use(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     lock: ArgoCDLock = request.getfixturevalue("argocd_lock")
-    alone = request.node.get_closest_marker("reinstalls_argocd")
-    with lock.exclusive() if alone else lock.shared():
+    if not _reinstalls_argocd(request.node):
+        with lock.shared():
+            yield
+        return
+    # the alone block, one test after another: no scenario comes in between
+    with lock.exclusive(keep=_reinstalls_argocd(request.node.stash.get(NEXT_ITEM, None))):
         yield
+
+
+NEXT_ITEM = pytest.StashKey[pytest.Item | None]()
+ARGOCD_LOCK = pytest.StashKey[ArgoCDLock]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Argo CD, kept alone for the next test, goes if that one does not have it alone
+    (it failed before it got there, say)."""
+    item.stash[NEXT_ITEM] = nextitem
+    try:
+        return (yield)
+    finally:
+        lock = item.config.stash.get(ARGOCD_LOCK, None)
+        if lock is not None and not _reinstalls_argocd(nextitem):
+            lock.let_go()
+
+
+def _reinstalls_argocd(item: pytest.Item | None) -> bool:
+    return bool(item and item.get_closest_marker("reinstalls_argocd"))
 
 
 MEASURE_TIME_TO_FAIL = "--measure-time-to-fail"

@@ -155,12 +155,19 @@ class ArgoCDLock:
     cluster, 2026-12-05). So whoever waits for it exclusively holds a turnstile meanwhile,
     and a new shared holder passes the turnstile first: the scenarios running finish, the
     ones to come wait. A process already holding it shared does not stop there: the one
-    waiting for it exclusively waits on that process."""
+    waiting for it exclusively waits on that process.
+
+    A scenario waiting for its share is past the turnstile already, so it comes in as soon
+    as one test that had Argo CD alone ends: between every two of the alone block, each time
+    with a scenario that the next one then waits for (a CI run on 17cb1e3 spent 8 minutes
+    so, two workers idle). So a test whose worker has Argo CD alone next too keeps it."""
 
     def __init__(self, share: Share) -> None:
         self.share = share
         self._exclusive_here = False
         self._held: int | None = None  # the exclusive lock's file, while this process has it
+        self._exclusive: contextlib.ExitStack | None = None  # that lock, kept between tests
+        self._shared_again = False
         self._shared_here = 0  # this process's shared holds (its threads, nested ones)
         self._count = threading.Lock()
 
@@ -183,20 +190,32 @@ class ArgoCDLock:
                 self._counted(-1)
 
     @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        what = "Argo CD to itself (no scenario using it)"
-        with contextlib.ExitStack() as held:
+    def exclusive(self, *, keep: bool = False) -> Iterator[None]:
+        """keep: this worker's next test has it alone too, so nobody comes in between;
+        `let_go` ends it when that does not happen."""
+        if self._exclusive is None:
+            what = "Argo CD to itself (no scenario using it)"
+            held = contextlib.ExitStack()
             with self._turnstile():
                 fd = held.enter_context(self.share.held("argocd-in-use", fcntl.LOCK_EX, what))
-            self._exclusive_here, self._held = True, fd
-            try:
-                yield
-            finally:
-                self._exclusive_here, self._held = False, None
+            self._exclusive, self._held, self._exclusive_here = held, fd, True
+        try:
+            yield
+        finally:
+            if not keep or self._shared_again:
+                self.let_go()
+
+    def let_go(self) -> None:
+        """Ends an exclusive hold, a kept one too (nothing when there is none)."""
+        exclusive, self._exclusive = self._exclusive, None
+        self._exclusive_here, self._held, self._shared_again = False, None, False
+        if exclusive is not None:
+            exclusive.close()
 
     def share_again(self) -> None:
         """For a test that had Argo CD to itself only while it changed it: from now on the
         others' scenarios run beside the rest of it (flock converts the lock to shared)."""
+        self._shared_again = True
         if self._held is not None:
             fcntl.flock(self._held, fcntl.LOCK_SH)
 

@@ -138,6 +138,37 @@ def test_a_waiting_upgrade_goes_before_the_scenarios_that_come_after_it(tmp_path
     ]
 
 
+def test_the_alone_block_lets_no_scenario_in_between_its_tests(tmp_path: Path) -> None:
+    log = tmp_path / "locks.log"
+    lock = ArgoCDLock(Share(tmp_path))
+    # Given the upgrade with Argo CD alone, the downgrade next on its worker
+    with lock.exclusive(keep=True):
+        # And a scenario waiting for its share
+        scenario = SPAWN.Process(target=hold, args=(str(tmp_path), "shared", 0, str(log)))
+        scenario.start()
+        wait_until(lambda: turnstile_taken(tmp_path), 30, "the scenario to wait for its share")
+    # When the upgrade ends and the downgrade begins
+    stays_true(lambda: entered(log, "shared", 0), 2, "no scenario in after the upgrade")
+    with lock.exclusive():
+        # Then the scenario waits for the downgrade too
+        stays_true(lambda: entered(log, "shared", 0), 1, "no scenario in the downgrade")
+    # And comes in at the end of the block
+    scenario.join(30)
+    assert scenario.exitcode == 0 and "shared in" in log.read_text()
+
+
+def test_a_kept_hold_goes_when_the_next_test_does_not_take_it(tmp_path: Path) -> None:
+    log = tmp_path / "locks.log"
+    lock = ArgoCDLock(Share(tmp_path))
+    with lock.exclusive(keep=True):
+        pass
+    lock.let_go()  # the next test failed before it had Argo CD alone, say
+    scenario = SPAWN.Process(target=hold, args=(str(tmp_path), "shared", 0, str(log)))
+    scenario.start()
+    scenario.join(30)
+    assert scenario.exitcode == 0 and "shared in" in log.read_text()
+
+
 def test_the_upgrade_keeps_new_scenarios_out_but_not_its_own_worker(tmp_path: Path) -> None:
     log = tmp_path / "locks.log"
     lock = ArgoCDLock(Share(tmp_path))
