@@ -737,20 +737,18 @@ def _argocd_in_use(request: pytest.FixtureRequest) -> Iterator[None]:
         with lock.shared():
             yield
         return
-    # the alone block, one test after another: no scenario comes in between
-    with lock.exclusive(keep=_reinstalls_argocd(request.node.stash.get(NEXT_ITEM, None))):
+    # kept for the worker's next test if that one has it alone too: the alone block, one
+    # test after another, no scenario in between (pytest_runtest_protocol lets go)
+    with lock.exclusive(keep=True):
         yield
 
 
-NEXT_ITEM = pytest.StashKey[pytest.Item | None]()
 ARGOCD_LOCK = pytest.StashKey[ArgoCDLock]()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    """Argo CD, kept alone for the next test, goes if that one does not have it alone
-    (it failed before it got there, say)."""
-    item.stash[NEXT_ITEM] = nextitem
+    """Argo CD, kept alone after a test, goes unless the next test has it alone too."""
     try:
         return (yield)
     finally:

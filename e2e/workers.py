@@ -164,7 +164,6 @@ class ArgoCDLock:
 
     def __init__(self, share: Share) -> None:
         self.share = share
-        self._exclusive_here = False
         self._held: int | None = None  # the exclusive lock's file, while this process has it
         self._exclusive: contextlib.ExitStack | None = None  # that lock, kept between tests
         self._shared_again = False
@@ -173,7 +172,7 @@ class ArgoCDLock:
 
     @contextlib.contextmanager
     def shared(self) -> Iterator[None]:
-        if self._exclusive_here:
+        if self._exclusive is not None:
             yield
             return
         with self._count:
@@ -198,7 +197,7 @@ class ArgoCDLock:
             held = contextlib.ExitStack()
             with self._turnstile():
                 fd = held.enter_context(self.share.held("argocd-in-use", fcntl.LOCK_EX, what))
-            self._exclusive, self._held, self._exclusive_here = held, fd, True
+            self._exclusive, self._held = held, fd
         try:
             yield
         finally:
@@ -208,7 +207,7 @@ class ArgoCDLock:
     def let_go(self) -> None:
         """Ends an exclusive hold, a kept one too (nothing when there is none)."""
         exclusive, self._exclusive = self._exclusive, None
-        self._exclusive_here, self._held, self._shared_again = False, None, False
+        self._held, self._shared_again = None, False
         if exclusive is not None:
             exclusive.close()
 
